@@ -21,7 +21,7 @@ class CliError(Exception):
 def _known_months() -> list[str]:
     from openclaw_assets.data.partitions import MONTHS
 
-    return MONTHS.get_partition_keys()
+    return list(MONTHS.get_partition_keys())
 
 
 def _months(text: str) -> list[str]:
@@ -143,7 +143,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     prepare_dagster_home(home)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    print(
+        f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+        flush=True,
+    )
     os.chdir(PROJECT_ROOT)
     os.execv(argv[0], argv)
     return 0  # not reached
@@ -165,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the main job end to end, in this process, on the local instance")
     run.add_argument("--months", default=ALL_MONTHS, help=f"contiguous range of months A:B (default {ALL_MONTHS})")
     run.add_argument("--job", default="openclaw_main", help="job to run (default openclaw_main)")
-    run.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                     help="Dagster console log level (default WARNING)")
+    run.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="Dagster console log level (default WARNING)",
+    )
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="list the warehouse's tables with partitions and row counts")

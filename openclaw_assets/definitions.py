@@ -6,13 +6,14 @@ module level; they load inside the steps that use them.
 
 import dagster as dg
 
-from openclaw_assets.data.definitions import defs as data_defs
+from openclaw_assets.data import definitions as data_plane
 
 main_job = dg.define_asset_job(
     "openclaw_main",
     selection=dg.AssetSelection.all(),
     description="The whole pipeline for a range of months, in one run.",
-    executor_def=dg.in_process_executor,
 )
 
-defs = dg.Definitions.merge(data_defs, dg.Definitions(jobs=[main_job]))
+# One process per run: on two cores, a subprocess per step costs an import of the code
+# location each (seconds) and buys no parallelism worth having.
+defs = dg.Definitions.merge(data_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor))

@@ -6,7 +6,6 @@ and ``quarantine_<table>`` and reports the blocking gates on the files it wrote.
 Reference tables (airlines, airports, planes) are unpartitioned and do all three in one.
 """
 
-
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,17 @@ class ContractConfig(dg.Config):
         default=0.9, ge=0.0, le=1.0, description="Share of the month's hours each origin must have weather for."
     )
     unknown_dest_ceiling: float = Field(
-        default=0.05, ge=0.0, le=1.0, description="Share of flights to airports missing from `airports` before a warning."
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of flights to airports missing from `airports` before a warning.",
     )
 
 
 def _fail(exc: Exception, **metadata: Any) -> dg.Failure:
-    return dg.Failure(description=str(exc), metadata={k: v for k, v in metadata.items() if v is not None}, allow_retries=False)
+    return dg.Failure(
+        description=str(exc), metadata={k: v for k, v in metadata.items() if v is not None}, allow_retries=False
+    )
 
 
 def _file_metadata(path: Path, rows: int, sha: str) -> dict[str, Any]:
@@ -142,7 +146,8 @@ def _read_reference(home: Path, spec: TableSpec, column: str) -> set[str]:
     path = warehouse_file(home, "validated", spec.name, None)
     if not path.exists():
         raise dg.Failure(
-            description=f"reference table {spec.name} is not materialized ({path} missing); materialize asset {spec.name} first",
+            description=f"reference table {spec.name} is not materialized ({path} missing); "
+            f"materialize asset {spec.name} first",
             allow_retries=False,
         )
     return set(pd.read_parquet(path, columns=[column])[column].dropna().tolist())
@@ -150,22 +155,42 @@ def _read_reference(home: Path, spec: TableSpec, column: str) -> set[str]:
 
 def _check_specs(spec: TableSpec, asset: str) -> list[dg.AssetCheckSpec]:
     gates = [
-        dg.AssetCheckSpec(checks.ROW_ACCOUNTING, asset=asset, blocking=True,
-                          description="Every raw row is validated or quarantined, exactly once."),
-        dg.AssetCheckSpec(checks.QUARANTINE_RATE, asset=asset, blocking=True,
-                          description="The quarantined share stays under the configured ceiling."),
-        dg.AssetCheckSpec(checks.KEY_UNIQUENESS, asset=asset, blocking=True,
-                          description=f"No two validated rows share the key ({', '.join(spec.key)})."),
+        dg.AssetCheckSpec(
+            checks.ROW_ACCOUNTING,
+            asset=asset,
+            blocking=True,
+            description="Every raw row is validated or quarantined, exactly once.",
+        ),
+        dg.AssetCheckSpec(
+            checks.QUARANTINE_RATE,
+            asset=asset,
+            blocking=True,
+            description="The quarantined share stays under the configured ceiling.",
+        ),
+        dg.AssetCheckSpec(
+            checks.KEY_UNIQUENESS,
+            asset=asset,
+            blocking=True,
+            description=f"No two validated rows share the key ({', '.join(spec.key)}).",
+        ),
     ]
     if spec.partitioned:
         gates.append(
-            dg.AssetCheckSpec(checks.PARTITION_COMPLETENESS, asset=asset, blocking=True,
-                              description="The month is complete: every day has flights / every origin has its hours of weather.")
+            dg.AssetCheckSpec(
+                checks.PARTITION_COMPLETENESS,
+                asset=asset,
+                blocking=True,
+                description="The month is complete: every day has flights / every origin has its hours of weather.",
+            )
         )
     if spec is FLIGHTS:
         gates.append(
-            dg.AssetCheckSpec(checks.DEST_COVERAGE, asset=asset, blocking=False,
-                              description="Destinations missing from the airports table stay rare (warning).")
+            dg.AssetCheckSpec(
+                checks.DEST_COVERAGE,
+                asset=asset,
+                blocking=False,
+                description="Destinations missing from the airports table stay rare (warning).",
+            )
         )
     return gates
 
@@ -173,15 +198,29 @@ def _check_specs(spec: TableSpec, asset: str) -> list[dg.AssetCheckSpec]:
 def _contract(spec: TableSpec, raw, partition: str | None, refs: dict[str, set[str]]):
     from openclaw_assets.data import contracts
 
+    if not spec.partitioned:
+        return contracts.validate_reference(raw, spec)
+    month = _month(partition)
     if spec is FLIGHTS:
-        return contracts.validate_flights(raw, partition, refs["carriers"], refs["airports"])
-    if spec is WEATHER:
-        return contracts.validate_weather(raw, partition, refs["airports"])
-    return contracts.validate_reference(raw, spec)
+        return contracts.validate_flights(raw, month, refs["carriers"], refs["airports"])
+    return contracts.validate_weather(raw, month, refs["airports"])
 
 
-def _gates(spec: TableSpec, partition: str | None, raw_rows: int, valid_path: Path, quarantine_path: Path,
-           config: ContractConfig, refs: dict[str, set[str]]) -> dict[str, checks.Outcome]:
+def _month(partition: str | None) -> str:
+    if partition is None:
+        raise ValueError("a partitioned table needs a partition key")
+    return partition
+
+
+def _gates(
+    spec: TableSpec,
+    partition: str | None,
+    raw_rows: int,
+    valid_path: Path,
+    quarantine_path: Path,
+    config: ContractConfig,
+    refs: dict[str, set[str]],
+) -> dict[str, checks.Outcome]:
     """Evaluate the gates on the files as written, read back from disk."""
     import pandas as pd
 
@@ -196,11 +235,13 @@ def _gates(spec: TableSpec, partition: str | None, raw_rows: int, valid_path: Pa
         checks.KEY_UNIQUENESS: checks.key_uniqueness(written, spec.key),
     }
     if spec is FLIGHTS:
-        out[checks.PARTITION_COMPLETENESS] = checks.flights_completeness(written, partition, config.min_day_coverage)
+        out[checks.PARTITION_COMPLETENESS] = checks.flights_completeness(
+            written, _month(partition), config.min_day_coverage
+        )
         out[checks.DEST_COVERAGE] = checks.dest_coverage(written, refs["airports"], config.unknown_dest_ceiling)
     elif spec is WEATHER:
         out[checks.PARTITION_COMPLETENESS] = checks.weather_completeness(
-            written, partition, NEW_YORK_ORIGINS, config.min_hour_coverage
+            written, _month(partition), NEW_YORK_ORIGINS, config.min_hour_coverage
         )
     return out
 
@@ -220,11 +261,14 @@ def _check_results(asset: str, per_partition: dict[str, dict[str, checks.Outcome
             metadata["partitions_checked"] = len(outcomes)
             metadata["partitions_failed"] = ", ".join(k for k in failed if k) or "none"
         severity = dg.AssetCheckSeverity.WARN if name == checks.DEST_COVERAGE else dg.AssetCheckSeverity.ERROR
-        yield dg.AssetCheckResult(asset_key=asset, check_name=name, passed=not failed, metadata=metadata, severity=severity)
+        yield dg.AssetCheckResult(
+            asset_key=asset, check_name=name, passed=not failed, metadata=metadata, severity=severity
+        )
 
 
-def _validate_partitions(context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig,
-                         refs: dict[str, set[str]]):
+def _validate_partitions(
+    context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig, refs: dict[str, set[str]]
+):
     """Apply the contract to each raw partition and write validated and quarantine files."""
     import pandas as pd
 
@@ -237,34 +281,46 @@ def _validate_partitions(context, spec: TableSpec, keys: list[str | None], home:
     for key in keys:
         raw_path = warehouse_file(home, "raw", spec.name, key)
         if not raw_path.exists():
-            raise dg.Failure(description=f"{raw_path}: raw partition missing; materialize raw_{spec.name} first",
-                             allow_retries=False)
+            raise dg.Failure(
+                description=f"{raw_path}: raw partition missing; materialize raw_{spec.name} first", allow_retries=False
+            )
         raw = pd.read_parquet(raw_path)
         source_columns = list(raw.columns)
         result = _contract(spec, raw.astype(object).where(raw.notna(), None), key, refs)
         valid_path = warehouse_file(home, "validated", spec.name, key)
         quarantine_path = warehouse_file(home, "quarantine", spec.name, key)
         extra = ("status", "flight_id") if spec is FLIGHTS else ()
-        valid_rows, valid_sha = write_parquet_atomic(result.valid, valid_path, schema=arrow_schema(spec.name, extra=extra))
+        valid_rows, valid_sha = write_parquet_atomic(
+            result.valid, valid_path, schema=arrow_schema(spec.name, extra=extra)
+        )
         q_extra = (*(c for c in source_columns if c not in spec.columns), "reason")
         q_rows, q_sha = write_parquet_atomic(
-            quarantine_frame(result, source_columns), quarantine_path, schema=arrow_schema(spec.name, text=True, extra=q_extra)
+            quarantine_frame(result, source_columns),
+            quarantine_path,
+            schema=arrow_schema(spec.name, text=True, extra=q_extra),
         )
         per_partition[key] = _gates(spec, key, len(raw), valid_path, quarantine_path, config, refs)
-        reasons = ", ".join(f"{rule} ×{n}" for rule, n in sorted(result.reason_counts.items(), key=lambda kv: -kv[1])[:5])
-        context.log.info(f"{key or spec.name}: {valid_rows} validated, {q_rows} quarantined {('(' + reasons + ')') if reasons else ''}")
+        reasons = ", ".join(
+            f"{rule} ×{n}" for rule, n in sorted(result.reason_counts.items(), key=lambda kv: -kv[1])[:5]
+        )
+        detail = f" ({reasons})" if reasons else ""
+        context.log.info(f"{key or spec.name}: {valid_rows} validated, {q_rows} quarantined{detail}")
         records_valid.append({"partition": key, "rows": valid_rows, "content_sha256": valid_sha[:16]})
         records_quarantine.append({"partition": key, "rows": q_rows, "top_reasons": reasons or "none"})
         meta_valid = _file_metadata(valid_path, valid_rows, valid_sha)
-        meta_quarantine = {**_file_metadata(quarantine_path, q_rows, q_sha),
-                           "reasons": dg.MetadataValue.json(result.reason_counts)}
+        meta_quarantine = {
+            **_file_metadata(quarantine_path, q_rows, q_sha),
+            "reasons": dg.MetadataValue.json(result.reason_counts),
+        }
     return (_summarise(records_valid, meta_valid), _summarise(records_quarantine, meta_quarantine), per_partition)
-
 
 
 def _load_refs(home: Path, spec: TableSpec) -> dict[str, set[str]]:
     if spec is FLIGHTS:
-        return {"carriers": _read_reference(home, AIRLINES, "carrier"), "airports": _read_reference(home, AIRPORTS, "faa")}
+        return {
+            "carriers": _read_reference(home, AIRLINES, "carrier"),
+            "airports": _read_reference(home, AIRPORTS, "faa"),
+        }
     if spec is WEATHER:
         return {"airports": _read_reference(home, AIRPORTS, "faa")}
     return {}
@@ -280,17 +336,29 @@ def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.Asse
         backfill_policy=SINGLE_RUN,
         group_name="ingest",
         specs=[
-            dg.AssetSpec(validated, deps=[raw, *references], kinds={"parquet"}, code_version=CODE_VERSION,
-                         description=f"Typed {spec.name} rows that passed every rule of the contract."),
-            dg.AssetSpec(quarantine, deps=[raw], kinds={"parquet"}, code_version=CODE_VERSION,
-                         description=f"Rejected {spec.name} rows: every source column as landed plus the reason."),
+            dg.AssetSpec(
+                validated,
+                deps=[raw, *references],
+                kinds={"parquet"},
+                code_version=CODE_VERSION,
+                description=f"Typed {spec.name} rows that passed every rule of the contract.",
+            ),
+            dg.AssetSpec(
+                quarantine,
+                deps=[raw],
+                kinds={"parquet"},
+                code_version=CODE_VERSION,
+                description=f"Rejected {spec.name} rows: every source column as landed plus the reason.",
+            ),
         ],
         check_specs=_check_specs(spec, validated),
     )
     def validate(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
         home = warehouse.root
         refs = _load_refs(home, spec)
-        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, list(context.partition_keys), home, config, refs)
+        meta_valid, meta_quarantine, gates = _validate_partitions(
+            context, spec, list(context.partition_keys), home, config, refs
+        )
         yield dg.MaterializeResult(asset_key=validated, metadata=meta_valid)
         yield dg.MaterializeResult(asset_key=quarantine, metadata=meta_quarantine)
         yield from _check_results(validated, gates)

@@ -77,7 +77,12 @@ def flights_completeness(frame: pd.DataFrame, partition: str, min_day_coverage: 
     return Outcome(
         coverage >= min_day_coverage,
         f"{present} of {days} days have flights" + (f"; missing days {missing[:10]}" if missing else ""),
-        {"days_present": present, "days_in_month": days, "day_coverage": coverage, "min_day_coverage": min_day_coverage},
+        {
+            "days_present": present,
+            "days_in_month": days,
+            "day_coverage": coverage,
+            "min_day_coverage": min_day_coverage,
+        },
     )
 
 
@@ -89,7 +94,9 @@ def weather_completeness(frame: pd.DataFrame, partition: str, origins: list[str]
     worst = min(per_origin.values()) if per_origin else 0.0
     return Outcome(
         worst >= min_hour_coverage,
-        "hourly coverage " + ", ".join(f"{o} {c:.1%}" for o, c in per_origin.items()) + f" (floor {min_hour_coverage:.0%})",
+        "hourly coverage "
+        + ", ".join(f"{o} {c:.1%}" for o, c in per_origin.items())
+        + f" (floor {min_hour_coverage:.0%})",
         {"worst_hour_coverage": worst, "min_hour_coverage": min_hour_coverage},
     )
 

@@ -54,30 +54,64 @@ class ContractResult:
 
 
 FLIGHT_FIELDS = (
-    Field("year", "int"), Field("month", "int"), Field("day", "int"),
-    Field("dep_time", "int", True), Field("sched_dep_time", "int"), Field("dep_delay", "float", True),
-    Field("arr_time", "int", True), Field("sched_arr_time", "int"), Field("arr_delay", "float", True),
-    Field("carrier", "str"), Field("flight", "int"), Field("tailnum", "str", True),
-    Field("origin", "str"), Field("dest", "str"), Field("air_time", "float", True),
-    Field("distance", "float"), Field("hour", "int"), Field("minute", "int"),
+    Field("year", "int"),
+    Field("month", "int"),
+    Field("day", "int"),
+    Field("dep_time", "int", True),
+    Field("sched_dep_time", "int"),
+    Field("dep_delay", "float", True),
+    Field("arr_time", "int", True),
+    Field("sched_arr_time", "int"),
+    Field("arr_delay", "float", True),
+    Field("carrier", "str"),
+    Field("flight", "int"),
+    Field("tailnum", "str", True),
+    Field("origin", "str"),
+    Field("dest", "str"),
+    Field("air_time", "float", True),
+    Field("distance", "float"),
+    Field("hour", "int"),
+    Field("minute", "int"),
     Field("time_hour", "timestamp"),
 )
 WEATHER_FIELDS = (
-    Field("origin", "str"), Field("year", "int"), Field("month", "int"), Field("day", "int"),
-    Field("hour", "int"), Field("temp", "float", True), Field("dewp", "float", True),
-    Field("humid", "float", True), Field("wind_dir", "float", True), Field("wind_speed", "float", True),
-    Field("wind_gust", "float", True), Field("precip", "float", True), Field("pressure", "float", True),
-    Field("visib", "float", True), Field("time_hour", "timestamp"),
+    Field("origin", "str"),
+    Field("year", "int"),
+    Field("month", "int"),
+    Field("day", "int"),
+    Field("hour", "int"),
+    Field("temp", "float", True),
+    Field("dewp", "float", True),
+    Field("humid", "float", True),
+    Field("wind_dir", "float", True),
+    Field("wind_speed", "float", True),
+    Field("wind_gust", "float", True),
+    Field("precip", "float", True),
+    Field("pressure", "float", True),
+    Field("visib", "float", True),
+    Field("time_hour", "timestamp"),
 )
 AIRLINE_FIELDS = (Field("carrier", "str"), Field("name", "str"))
 AIRPORT_FIELDS = (
-    Field("faa", "str"), Field("name", "str"), Field("lat", "float"), Field("lon", "float"),
-    Field("alt", "int"), Field("tz", "int"), Field("dst", "str"), Field("tzone", "str", True),
+    Field("faa", "str"),
+    Field("name", "str"),
+    Field("lat", "float"),
+    Field("lon", "float"),
+    Field("alt", "int"),
+    Field("tz", "int"),
+    Field("dst", "str"),
+    Field("tzone", "str", True),
 )
 PLANE_FIELDS = (
-    Field("tailnum", "str"), Field("year", "int", True), Field("type", "str", True),
-    Field("manufacturer", "str", True), Field("model", "str", True), Field("engines", "int"),
-    Field("seats", "int"), Field("speed", "float", True), Field("engine", "str", True),
+    Field("tailnum", "str"),
+    Field("year", "int", True),
+    Field("type", "str", True),
+    Field("manufacturer", "str", True),
+    Field("model", "str", True),
+    Field("engines", "int"),
+    Field("seats", "int"),
+    Field("speed", "float", True),
+    Field("engine", "str", True),
 )
 FIELDS: dict[str, tuple[Field, ...]] = {
     FLIGHTS.name: FLIGHT_FIELDS,
@@ -181,11 +215,15 @@ def _range(low: float, high: float, unit: str = "") -> pa.Check:
 def _local_matches(frame: pd.DataFrame) -> pd.Series:
     local = frame["time_hour"].dt.tz_convert(LOCAL_TZ)
     return (
-        (local.dt.year == frame["year"])
-        & (local.dt.month == frame["month"])
-        & (local.dt.day == frame["day"])
-        & (local.dt.hour == frame["hour"])
-    ).fillna(False).astype(bool)
+        (
+            (local.dt.year == frame["year"])
+            & (local.dt.month == frame["month"])
+            & (local.dt.day == frame["day"])
+            & (local.dt.hour == frame["hour"])
+        )
+        .fillna(False)
+        .astype(bool)
+    )
 
 
 def _in_partition(partition: str):
@@ -208,8 +246,7 @@ def _columns(fields: tuple[Field, ...], checks: dict[str, list[pa.Check]]) -> di
     import pandera.pandas as pa
 
     return {
-        spec.name: pa.Column(_DTYPES[spec.kind], checks.get(spec.name, []), nullable=spec.nullable)
-        for spec in fields
+        spec.name: pa.Column(_DTYPES[spec.kind], checks.get(spec.name, []), nullable=spec.nullable) for spec in fields
     }
 
 
@@ -359,7 +396,12 @@ def _pandera_records(schema: pa.DataFrameSchema, typed: pd.DataFrame, key: tuple
         rules.append(rule)
     column = cases["column"].where(cases["schema_context"] == "Column", None)
     return pd.DataFrame(
-        {"index": cases["index"].astype("int64").to_numpy(), "column": column.to_numpy(), "message": messages, "rule": rules}
+        {
+            "index": cases["index"].astype("int64").to_numpy(),
+            "column": column.to_numpy(),
+            "message": messages,
+            "rule": rules,
+        }
     )
 
 
@@ -374,9 +416,7 @@ def apply_contract(raw: pd.DataFrame, spec: TableSpec, schema: pa.DataFrameSchem
     if coercion:
         coerced = pd.concat(coercion, ignore_index=True)
         failed_cells = set(zip(coerced["index"], coerced["column"], strict=True))
-        redundant = [
-            (i, c) in failed_cells for i, c in zip(checked["index"], checked["column"], strict=True)
-        ]
+        redundant = [(i, c) in failed_cells for i, c in zip(checked["index"], checked["column"], strict=True)]
         checked = checked[[not r for r in redundant]]
         records = pd.concat([coerced, checked], ignore_index=True)
     else:
@@ -404,9 +444,13 @@ def _finish_flights(valid: pd.DataFrame) -> pd.DataFrame:
         out["year"].astype(str)
         + out["month"].astype(str).str.zfill(2)
         + out["day"].astype(str).str.zfill(2)
-        + "-" + out["carrier"] + out["flight"].astype(str)
-        + "-" + out["origin"]
-        + "-" + out["sched_dep_time"].astype(str).str.zfill(4)
+        + "-"
+        + out["carrier"]
+        + out["flight"].astype(str)
+        + "-"
+        + out["origin"]
+        + "-"
+        + out["sched_dep_time"].astype(str).str.zfill(4)
     )
     return out
 

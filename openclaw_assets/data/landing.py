@@ -46,9 +46,14 @@ def find_drop(home: Path, spec: TableSpec, partition: str | None) -> Path:
     present = [path for path in found if path.exists()]
     if not present:
         names = " or ".join(path.name for path in found)
-        raise LandingError(found[0].parent, f"no drop for {spec.name} {partition or ''}: expected {names}".replace("  ", " "))
+        raise LandingError(
+            found[0].parent, f"no drop for {spec.name} {partition or ''}: expected {names}".replace("  ", " ")
+        )
     if len(present) > 1:
-        raise LandingError(present[0].parent, f"two drops for the same table and partition: {', '.join(p.name for p in present)}; keep one")
+        raise LandingError(
+            present[0].parent,
+            f"two drops for the same table and partition: {', '.join(p.name for p in present)}; keep one",
+        )
     return present[0]
 
 
@@ -97,10 +102,7 @@ def read_drop(path: Path, spec: TableSpec) -> Drop:
     check_header(path, spec)
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    if path.suffix == ".parquet":
-        frame = _read_parquet_text(path, data)
-    else:
-        frame = _read_csv_text(path, data)
+    frame = _read_parquet_text(path, data) if path.suffix == ".parquet" else _read_csv_text(path, data)
     if len(frame) == 0:
         raise LandingError(path, "file has a header but no rows")
     extra = _check_columns(path, spec, list(frame.columns))
@@ -120,7 +122,9 @@ def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LandingError(
-            path, f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}); re-export the file as UTF-8"
+            path,
+            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}); "
+            "re-export the file as UTF-8",
         ) from None
     try:
         frame = pd.read_csv(

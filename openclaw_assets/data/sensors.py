@@ -8,7 +8,6 @@ starts. Run keys are ``<table>/<file>@<sha256 prefix>``: Dagster never launches 
 key twice, which also covers a daemon that died between launching runs and saving its cursor.
 """
 
-
 import json
 from pathlib import Path
 

@@ -90,7 +90,9 @@ def write_parquet_atomic(
 
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     if metadata:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}})
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}
+        )
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd", compression_level=3, use_dictionary=True)
     return table.num_rows, sha256_file(target)
@@ -107,7 +109,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(directory: Path) -> int:
-    """Remove temporary files whose writing process is gone; return how many."""
+    """Remove temporary files whose writing process is gone; return how many.
+
+    This process's own temporaries count as stale: call it before writing into ``directory``.
+    """
     removed = 0
     if not directory.is_dir():
         return removed

@@ -1,0 +1,71 @@
+"""Atomic writes: a killed writer leaves the previous file intact and no partial table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from openclaw_assets.lib.atomic import TMP_PREFIX, remove_stale_temporaries, write_parquet_atomic
+
+WRITER = """
+import sys, numpy as np, pandas as pd
+from pathlib import Path
+from openclaw_assets.lib.atomic import write_parquet_atomic
+target = Path(sys.argv[1])
+frame = pd.DataFrame({"x": np.random.default_rng(0).random(3_000_000), "s": ["value"] * 3_000_000})
+while True:
+    write_parquet_atomic(frame, target)
+"""
+
+
+def test_a_killed_writer_leaves_the_old_file_and_no_partial_table(tmp_path: Path):
+    target = tmp_path / "validated" / "flights" / "2013-01.parquet"
+    old = pd.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"]})
+    write_parquet_atomic(old, target)
+    before = target.read_bytes()
+
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(target.parent.glob(f"{TMP_PREFIX}*")):
+            assert time.monotonic() < deadline, "writer never started"
+            assert proc.poll() is None, "writer exited"
+            time.sleep(0.01)
+        time.sleep(0.05)
+        if target.read_bytes() != before:  # the writer finished one round; stop it mid-way through the next
+            while not list(target.parent.glob(f"{TMP_PREFIX}*")):
+                time.sleep(0.005)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    # the target is a complete Parquet file: the old one or a whole new one
+    frame = pd.read_parquet(target)
+    assert len(frame) in (2, 3_000_000)
+    leftovers = list(target.parent.glob(f"{TMP_PREFIX}*"))
+    assert leftovers, "the kill should have interrupted a write"
+    assert remove_stale_temporaries(target.parent) == len(leftovers)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["2013-01.parquet"]
+
+
+def test_live_writers_temporaries_are_not_removed(tmp_path: Path):
+    mine = tmp_path / f"{TMP_PREFIX}x.parquet.{os.getpid()}.abcd1234"
+    mine.write_bytes(b"in progress")
+    parent = tmp_path / f"{TMP_PREFIX}y.parquet.{os.getppid()}.abcd1234"
+    parent.write_bytes(b"in progress")
+    assert remove_stale_temporaries(tmp_path) == 1  # this process's own leftovers go; a live writer's stay
+    assert not mine.exists()
+    assert parent.exists()
+
+
+def test_same_frame_gives_same_bytes(tmp_path: Path):
+    frame = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64"), "b": ["x", None, "z"]})
+    _, first = write_parquet_atomic(frame, tmp_path / "a.parquet")
+    _, second = write_parquet_atomic(frame, tmp_path / "b.parquet")
+    assert first == second

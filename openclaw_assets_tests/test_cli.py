@@ -1,0 +1,103 @@
+"""The command lines, run for real in subprocesses: `openclaw` and `dagster`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openclaw_assets.data.tables import landing_file, warehouse_file
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args: list[str], home: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+def test_help_lists_every_subcommand(tmp_path: Path):
+    out = _run([str(BIN / "openclaw"), "--help"], tmp_path)
+    assert out.returncode == 0
+    for command in ("seed", "run", "status", "ui"):
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["seed", "--months", "2013-13"], "unknown month '2013-13'"),
+        (["seed", "--months", "2013-05:2013-02"], "empty range"),
+        (["run", "--months", "2013-01,2013-03"], "contiguous range"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_no_traceback(tmp_path: Path, args: list[str], message: str):
+    out = _run([str(BIN / "openclaw"), *args], tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+@pytest.mark.cli
+def test_seed_and_run_one_month_then_status(tmp_path: Path):
+    seeded = _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert landing_file(tmp_path, "flights", "2013-03", "csv").exists()
+    ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert "check pass  validated_flights:row_accounting" in ran.stdout
+    assert "succeeded" in ran.stdout
+    assert warehouse_file(tmp_path, "validated", "weather", "2013-03").exists()
+    status = _run([str(BIN / "openclaw"), "status"], tmp_path)
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in status.stdout.splitlines()[1:]}
+    assert rows[("validated", "flights")][0] == "1"  # one partition
+    assert rows[("validated", "flights")][1] == rows[("raw", "flights")][1] != "0"
+
+
+@pytest.mark.cli
+def test_failed_run_reports_the_file_and_problem_without_traceback(tmp_path: Path):
+    assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-04"], tmp_path).returncode == 0
+    landing_file(tmp_path, "weather", "2013-04", "csv").write_bytes(b"")
+    ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-04:2013-04"], tmp_path)
+    assert ran.returncode == 1
+    assert "weather_2013-04.csv: file is empty (0 bytes)" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.cli
+def test_dagster_cli_materializes_a_partition(tmp_path: Path):
+    assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-02"], tmp_path).returncode == 0
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    out = _run(
+        [
+            str(BIN / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "openclaw_assets.definitions",
+            "--select",
+            "airlines,airports,raw_weather,validated_weather,quarantine_weather",
+            "--partition",
+            "2013-02",
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "RUN_SUCCESS" in out.stderr + out.stdout
+    import pandas as pd
+
+    quarantine = pd.read_parquet(warehouse_file(tmp_path, "quarantine", "weather", "2013-02"))
+    assert quarantine["reason"].tolist() == ["wind_speed=1048.36058 must be within [0, 150] mph"]
+
+
+@pytest.mark.cli
+def test_dagster_definitions_validate(tmp_path: Path):
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    out = _run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -1,0 +1,72 @@
+"""The code location as a whole: its graph, its gates, and what importing it costs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import dagster as dg
+
+from openclaw_assets.definitions import defs
+
+HEAVY = ["pandas", "pyarrow", "pandera", "feast", "mlflow", "sklearn", "lightgbm"]
+
+EXPECTED_GRAPH = {
+    "airlines": [],
+    "airports": [],
+    "planes": [],
+    "raw_flights": [],
+    "raw_weather": [],
+    "validated_flights": ["airlines", "airports", "raw_flights"],
+    "quarantine_flights": ["raw_flights"],
+    "validated_weather": ["airports", "raw_weather"],
+    "quarantine_weather": ["raw_weather"],
+}
+
+
+def _graph() -> dict[str, list[str]]:
+    graph = defs.resolve_asset_graph()
+    return {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+
+
+def test_asset_graph_snapshot():
+    assert _graph() == EXPECTED_GRAPH
+
+
+def test_every_gate_is_declared_on_its_asset_and_blocking():
+    graph = defs.resolve_asset_graph()
+    specs = {f"{k.asset_key.to_user_string()}:{k.name}": graph.get_check_spec(k) for k in graph.asset_check_keys}
+    for table in ("flights", "weather"):
+        for gate in ("row_accounting", "quarantine_rate", "key_uniqueness", "partition_completeness"):
+            assert specs[f"validated_{table}:{gate}"].blocking, gate
+    for table in ("airlines", "airports", "planes"):
+        for gate in ("row_accounting", "quarantine_rate", "key_uniqueness"):
+            assert specs[f"{table}:{gate}"].blocking
+    assert not specs["validated_flights:dest_reference_coverage"].blocking
+
+
+def test_partitions_and_backfill_policy():
+    graph = defs.resolve_asset_graph()
+    for name in ("raw_flights", "validated_flights", "quarantine_weather"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.partitions_def.get_partition_keys() == [f"2013-{m:02d}" for m in range(1, 13)]
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert graph.get(dg.AssetKey("airlines")).partitions_def is None
+
+
+def test_every_asset_says_what_it_is_for():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).description, key
+
+
+def test_importing_the_code_location_loads_no_heavy_library():
+    code = (
+        f"import sys, json, openclaw_assets.definitions; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
