@@ -270,7 +270,7 @@ def _validate_partitions(
     context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig, refs: dict[str, set[str]]
 ):
     """Apply the contract to each raw partition and write validated and quarantine files."""
-    import pandas as pd
+    import pyarrow.parquet as pq
 
     from openclaw_assets.data.contracts import arrow_schema, quarantine_frame
     from openclaw_assets.lib.atomic import write_parquet_atomic
@@ -284,9 +284,9 @@ def _validate_partitions(
             raise dg.Failure(
                 description=f"{raw_path}: raw partition missing; materialize raw_{spec.name} first", allow_retries=False
             )
-        raw = pd.read_parquet(raw_path)
+        raw = pq.read_table(raw_path).to_pandas()  # text columns: str, or None for nulls
         source_columns = list(raw.columns)
-        result = _contract(spec, raw.astype(object).where(raw.notna(), None), key, refs)
+        result = _contract(spec, raw, key, refs)
         valid_path = warehouse_file(home, "validated", spec.name, key)
         quarantine_path = warehouse_file(home, "quarantine", spec.name, key)
         extra = ("status", "flight_id") if spec is FLIGHTS else ()

@@ -122,7 +122,7 @@ FIELDS: dict[str, tuple[Field, ...]] = {
 }
 
 FLIGHT_STATUSES = ("arrived", "diverted", "cancelled")
-_DTYPES = {"int": "Int64", "float": "Float64", "str": object, "timestamp": "datetime64[us, UTC]"}
+_DTYPES = {"int": "Int64", "float": "Float64", "str": "string[pyarrow]", "timestamp": "datetime64[us, UTC]"}
 
 
 # ---------------------------------------------------------------- coercion
@@ -135,8 +135,39 @@ def _short(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}…({len(str(value))} chars)"
 
 
+def _arrow_text(text: pd.Series):
+    import pyarrow as pa
+
+    return pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+
+
+def _parse_numbers(text: pd.Series) -> pd.Series:
+    """Text to float64 (NaN for null or unparseable): pyarrow's parser, pandas' for dirty columns."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        parsed = pc.cast(_arrow_text(text), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+
+
+def _parse_timestamps(text: pd.Series) -> pd.Series:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        parsed = pc.cast(_arrow_text(text), pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype(_DTYPES["timestamp"])
+    return pd.Series(parsed.to_pandas(), index=text.index).astype(_DTYPES["timestamp"])
+
+
 def _coerce(raw: pd.DataFrame, fields: tuple[Field, ...]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
-    """Typed columns plus one record frame (index, column, message) per column with bad values."""
+    """Typed columns plus one record frame (index, column, message, rule) per column with bad values."""
     import numpy as np
     import pandas as pd
 
@@ -144,36 +175,37 @@ def _coerce(raw: pd.DataFrame, fields: tuple[Field, ...]) -> tuple[pd.DataFrame,
     problems: list[pd.DataFrame] = []
     for spec in fields:
         text = raw[spec.name]
-        present = text.notna()
+        present = text.notna().to_numpy()
         if spec.kind in ("int", "float"):
-            number = pd.to_numeric(text, errors="coerce").astype("float64")
-            finite = np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan))
+            values = _parse_numbers(text).to_numpy()
+            finite = np.isfinite(values)
             bad = present & ~finite
             kind = "a number"
             if spec.kind == "int":
-                fractional = finite & (np.mod(np.nan_to_num(number.to_numpy(), nan=0.0), 1) != 0)
-                bad |= present & fractional
+                bad |= present & finite & (np.mod(np.where(finite, values, 0.0), 1) != 0)
                 kind = "an integer"
-                number = number.where(~bad)
-                column = number.astype("Int64")
+            missing = bad | ~finite
+            if spec.kind == "int":
+                array = pd.arrays.IntegerArray(np.where(missing, 0, values).astype("int64"), missing)
             else:
-                column = number.where(~bad).astype("Float64")
+                array = pd.arrays.FloatingArray(np.where(missing, 0.0, values), missing)
+            column = pd.Series(array, index=text.index)
         elif spec.kind == "timestamp":
-            column = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype(_DTYPES["timestamp"])
-            bad = present & column.isna()
+            column = _parse_timestamps(text)
+            bad = present & column.isna().to_numpy()
             kind = "an ISO 8601 timestamp"
         else:
-            column = text
-            bad = pd.Series(False, index=text.index)
+            column = text.astype(_DTYPES["str"])
+            bad = np.zeros(len(text), dtype=bool)
             kind = ""
         if bad.any():
-            values = text[bad]
+            values_shown = text[bad]
             problems.append(
                 pd.DataFrame(
                     {
-                        "index": values.index,
+                        "index": values_shown.index,
                         "column": spec.name,
-                        "message": [f"{spec.name}={_short(v)} is not {kind}" for v in values],
+                        "message": [f"{spec.name}={_short(v)} is not {kind}" for v in values_shown],
                         "rule": f"{spec.name} is not {kind}",
                     }
                 )
@@ -435,23 +467,25 @@ def apply_contract(raw: pd.DataFrame, spec: TableSpec, schema: pa.DataFrameSchem
 def _finish_flights(valid: pd.DataFrame) -> pd.DataFrame:
     """Add ``status`` and ``flight_id``; order rows by key so the output is byte-stable."""
     import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     out = valid.sort_values(list(FLIGHTS.key), kind="stable").reset_index(drop=True)
-    departed = out["dep_time"].notna()
-    arrived = out["arr_delay"].notna()
-    out["status"] = np.where(~departed, "cancelled", np.where(arrived, "arrived", "diverted"))
-    out["flight_id"] = (
-        out["year"].astype(str)
-        + out["month"].astype(str).str.zfill(2)
-        + out["day"].astype(str).str.zfill(2)
-        + "-"
-        + out["carrier"]
-        + out["flight"].astype(str)
-        + "-"
-        + out["origin"]
-        + "-"
-        + out["sched_dep_time"].astype(str).str.zfill(4)
+    departed = out["dep_time"].notna().to_numpy()
+    arrived = out["arr_delay"].notna().to_numpy()
+    out["status"] = pd.Series(
+        np.where(~departed, "cancelled", np.where(arrived, "arrived", "diverted")), dtype=_DTYPES["str"]
     )
+
+    def digits(column: str, width: int) -> pa.Array:
+        numbers = pa.array(out[column].to_numpy(dtype="int64"))
+        return pc.utf8_lpad(pc.cast(numbers, pa.string()), width=width, padding="0")
+
+    date = pc.binary_join_element_wise(digits("year", 4), digits("month", 2), digits("day", 2), "")
+    flight = pc.binary_join_element_wise(_arrow_text(out["carrier"]), digits("flight", 1), "")
+    flight_id = pc.binary_join_element_wise(date, flight, _arrow_text(out["origin"]), digits("sched_dep_time", 4), "-")
+    out["flight_id"] = pd.Series(pd.arrays.ArrowStringArray(flight_id))
     return out
 
 

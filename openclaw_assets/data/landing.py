@@ -6,7 +6,6 @@ string form (Parquet), and nulls are ``None``. Types are decided by the contract
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,10 +114,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
-    import pandas as pd
+    """Parse CSV bytes with every column as text (pyarrow's reader; nulls are empty or NA)."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise LandingError(
@@ -126,15 +129,24 @@ def _read_csv_text(path: Path, data: bytes) -> pd.DataFrame:
             f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}); "
             "re-export the file as UTF-8",
         ) from None
+    header_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    names = next(csv.reader([header_line]), [])
+    if not names:
+        raise LandingError(path, "file has no header")
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_values=list(NULL_TOKENS), engine="c"
+        table = pacsv.read_csv(
+            pa.BufferReader(data[3:] if data.startswith(b"\xef\xbb\xbf") else data),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                null_values=list(NULL_TOKENS),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except pd.errors.EmptyDataError:
-        raise LandingError(path, "file has no header") from None
-    except (pd.errors.ParserError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise LandingError(path, f"not a readable CSV file ({_first_line(exc)})") from None
-    return frame.astype(object).where(frame.notna(), None)
+    return table.to_pandas()
 
 
 def _read_parquet_text(path: Path, data: bytes) -> pd.DataFrame:

@@ -62,7 +62,7 @@ def _read_source(name: str, typed: bool):
     path = source_dir() / SOURCE_FILES[name]
     if not typed:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(path, float_precision="round_trip")  # pandas' default parser can be 1 ULP off
     if "time_hour" in frame:
         frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
     return frame

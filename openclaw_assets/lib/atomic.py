@@ -88,7 +88,8 @@ def write_parquet_atomic(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    # One chunk per column: otherwise how the frame was built shows through in the page layout.
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).combine_chunks()
     if metadata:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}

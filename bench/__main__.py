@@ -1,0 +1,96 @@
+"""``python -m bench``: every data plane benchmark in one go, then a combined summary.
+
+The landing zone is seeded once (untimed) and shared; the memory report reuses the
+full-year measurements of the ingest benchmark rather than running them twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from bench import import_time, ingest, memory
+from bench._harness import command_line, fmt_ratio, format_table, heading, seeded_landing, write_result
+
+
+def _row(measure: str, ours: str, ours_value: Any, peer: str, peer_value: Any, value: float | None) -> list[Any]:
+    return [measure, ours, ours_value, peer, peer_value, fmt_ratio(value)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every data plane benchmark.")
+    parser.add_argument("--repeat", type=int, default=1, help="full-year ingestion measurements per path (default 1)")
+    parser.add_argument("--import-runs", type=int, default=7, help="measured imports per side (default 7)")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    imports = import_time.run(max(1, args.import_runs))
+    with seeded_landing() as seeded:
+        throughput, children = ingest.run(seeded, repeat=max(1, args.repeat))
+        peaks = memory.run(seeded, reuse=children)
+    elapsed = time.perf_counter() - started
+
+    paths, figures, import_sides = throughput["paths"], peaks["figures"], imports["sides"]
+    rows = [
+        _row(
+            "ingest rows/s",
+            "ours (Dagster run)",
+            round(paths["dagster_run"]["rows_per_s"]),
+            "plain pandas + pandera",
+            round(paths["plain_script"]["rows_per_s"]),
+            throughput["ratio"]["ours_vs_peer_rows_per_s"],
+        ),
+        _row(
+            "ingest rows/s",
+            "ours (contract only)",
+            round(paths["contract"]["rows_per_s"]),
+            "plain pandas + pandera",
+            round(paths["plain_script"]["rows_per_s"]),
+            throughput["ratio"]["contract_vs_peer_rows_per_s"],
+        ),
+        _row(
+            "import s (median)",
+            "openclaw_assets.definitions",
+            f"{import_sides['ours']['import_s_median']:.3f}",
+            "dagster",
+            f"{import_sides['peer']['import_s_median']:.3f}",
+            imports["ratio"]["ours_vs_peer_import"],
+        ),
+        _row(
+            "peak RSS MiB",
+            "ours, 12 months",
+            round(figures["dagster_year"]["max_rss_mib"]),
+            "ours, 1 month",
+            round(figures["dagster_month"]["max_rss_mib"]),
+            peaks["ratio"]["year_vs_month_peak"],
+        ),
+        _row(
+            "peak RSS MiB",
+            "ours, 12 months",
+            round(figures["dagster_year"]["max_rss_mib"]),
+            "plain pandas + pandera",
+            round(figures["peer_year"]["max_rss_mib"]),
+            peaks["ratio"]["ours_vs_peer_peak"],
+        ),
+    ]
+    heading("summary")
+    print(format_table(["measure", "ours", "value", "peer", "value", "ours/peer"], rows))
+    print(f"import target <= {import_time.TARGET}: {'met' if imports['meets_target'] else 'MISSED'}")
+    print(f"command: {command_line()}  (cwd: the project root)")
+    print(f"whole benchmark: {elapsed:.0f}s")
+    path = write_result(
+        "summary",
+        {
+            "elapsed_s": elapsed,
+            "ratios": {"ingest": throughput["ratio"], "import_time": imports["ratio"], "memory": peaks["ratio"]},
+            "import_meets_target": imports["meets_target"],
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
