@@ -20,6 +20,10 @@ from openclaw_assets.resources import Warehouse
 SOURCE_SHA_KEY = "openclaw.source_sha256"
 
 
+REFERENCES_NEEDED = {"flights": ("airlines", "airports"), "weather": ("airports",)}
+"""Reference tables a partition's validation reads: its drops wait until these are validated."""
+
+
 def assets_for(table: str) -> list[dg.AssetKey]:
     """The assets one drop of ``table`` refreshes."""
     if TABLES[table].partitioned:
@@ -49,6 +53,8 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
     state: dict[str, dict] = {}
     requests: list[dg.RunRequest] = []
     files = sorted(p for p in landing.glob("*/*") if p.is_file()) if landing.is_dir() else []
+    # reference drops first, so a partition's run never starts before its references
+    files.sort(key=lambda p: (p.parent.name in REFERENCES_NEEDED, str(p)))
     for path in files:
         parsed = parse_landing_name(path)
         if parsed is None or parsed[0] != path.parent.name:
@@ -59,6 +65,17 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
                 log.warning(f"{path.name}: {partition} is not a partition of this code location; ignored")
             continue
         rel = f"{table}/{path.name}"
+        waiting = [
+            name
+            for name in REFERENCES_NEEDED.get(table, ())
+            if not warehouse_file(home, "validated", name, None).exists()
+        ]
+        if waiting:
+            if previous := cursor.get(rel):
+                state[rel] = previous
+            if log:
+                log.info(f"{rel}: waiting for reference table(s) {', '.join(waiting)} before ingesting")
+            continue
         stat = path.stat()
         previous = cursor.get(rel)
         if previous and previous["size"] == stat.st_size and previous["mtime_ns"] == stat.st_mtime_ns:
