@@ -7,6 +7,7 @@ module level; they load inside the steps that use them.
 import dagster as dg
 
 from openclaw_assets.data import definitions as data_plane
+from openclaw_assets.features import definitions as feature_plane
 
 main_job = dg.define_asset_job(
     "openclaw_main",
@@ -16,4 +17,4 @@ main_job = dg.define_asset_job(
 
 # One process per run: on two cores, a subprocess per step costs an import of the code
 # location each (seconds) and buys no parallelism worth having.
-defs = dg.Definitions.merge(data_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor))
+defs = dg.Definitions.merge(data_plane.defs, feature_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor))

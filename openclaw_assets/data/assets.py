@@ -6,7 +6,6 @@ and ``quarantine_<table>`` and reports the blocking gates on the files it wrote.
 Reference tables (airlines, airports, planes) are unpartitioned and do all three in one.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,13 @@ from openclaw_assets.data.tables import (
     TableSpec,
     warehouse_file,
 )
+from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
 from openclaw_assets.resources import Warehouse
 
 CODE_VERSION = "data-1"
 SOURCE_FILE_KEY = "openclaw.source_file"
 NEW_YORK_ORIGINS = ["EWR", "JFK", "LGA"]
+WARN_ONLY = frozenset({checks.DEST_COVERAGE})
 
 
 class ContractConfig(dg.Config):
@@ -57,29 +58,6 @@ def _fail(exc: Exception, **metadata: Any) -> dg.Failure:
     return dg.Failure(
         description=str(exc), metadata={k: v for k, v in metadata.items() if v is not None}, allow_retries=False
     )
-
-
-def _file_metadata(path: Path, rows: int, sha: str) -> dict[str, Any]:
-    return {"dagster/row_count": rows, "content_sha256": sha, "path": dg.MetadataValue.path(str(path))}
-
-
-def _partition_table(records: list[dict[str, Any]]) -> dg.MetadataValue:
-    if not records:
-        return dg.MetadataValue.md("(no partitions)")
-    columns = list(records[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in records]
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _summarise(records: list[dict[str, Any]], per_file: dict[str, Any]) -> dict[str, Any]:
-    """Metadata for one materialization: the file's own figures for one partition, a table for a range."""
-    if len(records) == 1:
-        return per_file
-    return {
-        "dagster/row_count": sum(int(r["rows"]) for r in records),
-        "partitions": _partition_table(records),
-    }
 
 
 # ---------------------------------------------------------------- raw
@@ -130,9 +108,9 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 "source_bytes": drop.size,
                 "source_sha256": drop.sha256,
                 "extra_columns": ", ".join(drop.extra_columns) or "none",
-                **_file_metadata(target, rows, sha),
+                **file_metadata(target, rows, sha),
             }
-        return dg.MaterializeResult(metadata=_summarise(records, metadata))
+        return dg.MaterializeResult(metadata=summarise(records, metadata))
 
     return raw_asset
 
@@ -246,26 +224,6 @@ def _gates(
     return out
 
 
-def _check_results(asset: str, per_partition: dict[str, dict[str, checks.Outcome]]) -> Iterator[dg.AssetCheckResult]:
-    """One result per gate for the run: it passes only if it passed on every partition."""
-    names = list(next(iter(per_partition.values())))
-    for name in names:
-        outcomes = {key: gates[name] for key, gates in per_partition.items()}
-        failed = {key: o for key, o in outcomes.items() if not o.passed}
-        shown = failed or outcomes
-        lines = [f"{key or 'table'}: {o.summary}" for key, o in list(shown.items())[:12]]
-        metadata: dict[str, Any] = {"summary": dg.MetadataValue.md("\n\n".join(lines))}
-        if len(outcomes) == 1:
-            metadata.update(next(iter(outcomes.values())).metadata)
-        else:
-            metadata["partitions_checked"] = len(outcomes)
-            metadata["partitions_failed"] = ", ".join(k for k in failed if k) or "none"
-        severity = dg.AssetCheckSeverity.WARN if name == checks.DEST_COVERAGE else dg.AssetCheckSeverity.ERROR
-        yield dg.AssetCheckResult(
-            asset_key=asset, check_name=name, passed=not failed, metadata=metadata, severity=severity
-        )
-
-
 def _validate_partitions(
     context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig, refs: dict[str, set[str]]
 ):
@@ -307,12 +265,12 @@ def _validate_partitions(
         context.log.info(f"{key or spec.name}: {valid_rows} validated, {q_rows} quarantined{detail}")
         records_valid.append({"partition": key, "rows": valid_rows, "content_sha256": valid_sha[:16]})
         records_quarantine.append({"partition": key, "rows": q_rows, "top_reasons": reasons or "none"})
-        meta_valid = _file_metadata(valid_path, valid_rows, valid_sha)
+        meta_valid = file_metadata(valid_path, valid_rows, valid_sha)
         meta_quarantine = {
-            **_file_metadata(quarantine_path, q_rows, q_sha),
+            **file_metadata(quarantine_path, q_rows, q_sha),
             "reasons": dg.MetadataValue.json(result.reason_counts),
         }
-    return (_summarise(records_valid, meta_valid), _summarise(records_quarantine, meta_quarantine), per_partition)
+    return (summarise(records_valid, meta_valid), summarise(records_quarantine, meta_quarantine), per_partition)
 
 
 def _load_refs(home: Path, spec: TableSpec) -> dict[str, set[str]]:
@@ -361,7 +319,7 @@ def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.Asse
         )
         yield dg.MaterializeResult(asset_key=validated, metadata=meta_valid)
         yield dg.MaterializeResult(asset_key=quarantine, metadata=meta_quarantine)
-        yield from _check_results(validated, gates)
+        yield from check_results(validated, gates, WARN_ONLY)
 
     return validate
 
@@ -400,7 +358,7 @@ def build_reference_asset(spec: TableSpec) -> dg.AssetsDefinition:
             "quarantined_rows": meta_quarantine["dagster/row_count"],
         }
         yield dg.MaterializeResult(metadata=metadata)
-        yield from _check_results(spec.name, gates)
+        yield from check_results(spec.name, gates, WARN_ONLY)
 
     return reference
 

@@ -1,0 +1,195 @@
+"""Feature plane assets: feature tables -> Feast registry -> online store, and the training set.
+
+Feature tables are Parquet at ``warehouse/features/<view>/<YYYY-MM>.parquet`` and are the
+Feast offline store's sources. Rolling windows reach back up to 30 days, so the flight
+features of a month read the two previous validated partitions through a partition mapping.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.features import checks
+from openclaw_assets.features.repo import VIEW_BY_NAME, VIEWS, known_at_column
+from openclaw_assets.features.store import FeastStore
+from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
+from openclaw_assets.resources import Warehouse
+
+CODE_VERSION = "features-1"
+FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats")
+FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True)
+FLIGHT_COLUMNS = ["time_hour", "minute", "dep_delay", "air_time", "arr_delay", "status", "carrier", "origin", "dest"]
+BASELINE_FILE = Path(__file__).with_name("baseline.json")
+
+
+class FeatureQualityConfig(dg.Config):
+    """Thresholds of the feature tables' drift gate."""
+
+    null_tolerance: float = Field(
+        default=0.15, ge=0.0, le=1.0, description="How far a feature's null rate may rise above its baseline."
+    )
+    outside_ceiling: float = Field(
+        default=0.10, ge=0.0, le=1.0,
+        description="Largest share of values outside the baseline's 1-99% range widened by half its width.",
+    )
+    baseline_path: str | None = Field(
+        default=None, description="A baseline JSON file; default: the one shipped with the package (2013 data)."
+    )
+
+
+def load_baseline(path: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    return json.loads(Path(path or BASELINE_FILE).read_text())
+
+
+def month_bounds(partition: str):
+    """A partition's [start, end) as UTC instants (months are local calendar months)."""
+    import pandas as pd
+
+    from openclaw_assets.data.contracts import LOCAL_TZ
+
+    start = pd.Timestamp(f"{partition}-01", tz=LOCAL_TZ)
+    end = start + pd.offsets.MonthBegin(1)
+    return start.tz_convert("UTC").to_pydatetime(), end.tz_convert("UTC").to_pydatetime()
+
+
+def write_feature_table(home: Path, view: str, partition: str | None, table) -> dict[str, Any]:
+    """Add the known-at column, write atomically, return the file's metadata."""
+    from openclaw_assets.lib.atomic import write_parquet_atomic
+
+    table = table.copy()
+    table[known_at_column(view)] = table["event_timestamp"]
+    path = warehouse_file(home, "features", view, partition)
+    rows, sha = write_parquet_atomic(table, path)
+    return file_metadata(path, rows, sha)
+
+
+def _quality(table, view: str, config: FeatureQualityConfig) -> checks.Outcome:
+    baseline = load_baseline(config.baseline_path).get(view, {})
+    return checks.against_baseline(table, baseline, config.null_tolerance, config.outside_ceiling)
+
+
+def _feature_specs(names, deps, descriptions):
+    return [
+        dg.AssetSpec(name, deps=deps, kinds={"parquet"}, code_version=CODE_VERSION, description=descriptions[name])
+        for name in names
+    ]
+
+
+def _baseline_check(view: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        checks.BASELINE, asset=view, blocking=True,
+        description="Null rates and value ranges stay near the stored baseline (catches drift and broken inputs).",
+    )
+
+
+def _read_flights(home: Path, partition: str):
+    import pandas as pd
+
+    keys = MONTHS.get_partition_keys()
+    index = keys.index(partition)
+    frames = []
+    for key in keys[max(0, index - 2) : index + 1]:
+        path = warehouse_file(home, "validated", "flights", key)
+        if not path.exists():
+            raise dg.Failure(
+                description=f"{path}: validated flights for {key} are needed for {partition}'s 30-day windows; "
+                f"materialize validated_flights for {key} first",
+                allow_retries=False,
+            )
+        frames.append(pd.read_parquet(path, columns=FLIGHT_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+@dg.multi_asset(
+    name="flight_features",
+    partitions_def=MONTHS,
+    backfill_policy=SINGLE_RUN,
+    group_name="features",
+    specs=_feature_specs(
+        FLIGHT_VIEWS,
+        [dg.AssetDep("validated_flights", partition_mapping=FLIGHT_HISTORY)],
+        {name: VIEW_BY_NAME[name].description for name in FLIGHT_VIEWS},
+    ),
+    check_specs=[_baseline_check(view) for view in FLIGHT_VIEWS],
+)
+def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+    """Carrier, origin and route features for each month, from that month and the two before it."""
+    from openclaw_assets.features import compute
+
+    home = warehouse.root
+    builders = {
+        "carrier_stats": (compute.carrier_features, ["carrier"]),
+        "origin_stats": (compute.origin_features, ["origin"]),
+        "route_stats": (compute.route_features, ["route"]),
+    }
+    records: dict[str, list] = {view: [] for view in FLIGHT_VIEWS}
+    metadata: dict[str, dict] = {}
+    gates: dict[str, dict] = {view: {} for view in FLIGHT_VIEWS}
+    for partition in context.partition_keys:
+        flights = _read_flights(home, partition)
+        for view, (build, keys) in builders.items():
+            table = compute.finish(build(flights, partition), keys)
+            metadata[view] = write_feature_table(home, view, partition, table)
+            records[view].append({"partition": partition, "rows": len(table),
+                                  "content_sha256": metadata[view]["content_sha256"][:16]})
+            gates[view][partition] = {checks.BASELINE: _quality(table, view, config)}
+        context.log.info(f"{partition}: " + ", ".join(f"{v} {records[v][-1]['rows']} rows" for v in FLIGHT_VIEWS))
+    for view in FLIGHT_VIEWS:
+        yield dg.MaterializeResult(asset_key=view, metadata=summarise(records[view], metadata[view]))
+        yield from check_results(view, gates[view])
+
+
+@dg.asset(
+    partitions_def=MONTHS,
+    backfill_policy=SINGLE_RUN,
+    group_name="features",
+    deps=["validated_weather"],
+    kinds={"parquet"},
+    code_version=CODE_VERSION,
+    check_specs=[_baseline_check("weather_hourly")],
+    description=VIEW_BY_NAME["weather_hourly"].description,
+)
+def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+    import pandas as pd
+
+    from openclaw_assets.features import compute
+
+    home = warehouse.root
+    records, metadata, gates = [], {}, {}
+    for partition in context.partition_keys:
+        source = warehouse_file(home, "validated", "weather", partition)
+        if not source.exists():
+            raise dg.Failure(description=f"{source}: materialize validated_weather for {partition} first",
+                             allow_retries=False)
+        table = compute.finish(compute.weather_features(pd.read_parquet(source)), ["origin"])
+        metadata = write_feature_table(home, "weather_hourly", partition, table)
+        records.append({"partition": partition, "rows": len(table), "content_sha256": metadata["content_sha256"][:16]})
+        gates[partition] = {checks.BASELINE: _quality(table, "weather_hourly", config)}
+    yield dg.MaterializeResult(metadata=summarise(records, metadata))
+    yield from check_results("weather_hourly", gates)
+
+
+@dg.asset(
+    group_name="features",
+    deps=["planes"],
+    kinds={"parquet"},
+    code_version=CODE_VERSION,
+    check_specs=[_baseline_check("aircraft")],
+    description=VIEW_BY_NAME["aircraft"].description,
+)
+def aircraft(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+    import pandas as pd
+
+    from openclaw_assets.features import compute
+
+    home = warehouse.root
+    table = compute.finish(compute.aircraft_features(pd.read_parquet(warehouse_file(home, "validated", "planes", None))),
+                           ["tailnum"])
+    metadata = write_feature_table(home, "aircraft", None, table)
+    yield dg.MaterializeResult(metadata=metadata)
+    yield from check_results("aircraft", {None: {checks.BASELINE: _quality(table, "aircraft", config)}})

@@ -1,0 +1,273 @@
+"""Feast as assets: apply the repository, fill the online store, build the training set."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.features import checks
+from openclaw_assets.features.assets import FLIGHT_VIEWS, month_bounds
+from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
+from openclaw_assets.features.store import FeastStore
+from openclaw_assets.lib.reporting import check_results, file_metadata
+from openclaw_assets.resources import Warehouse
+
+FEATURE_TABLES = [*FLIGHT_VIEWS, "weather_hourly", "aircraft"]
+PARTITIONED_VIEWS = [v.name for v in VIEWS if v.partitioned]
+PARITY_SAMPLE = 25
+TRAINING_COLUMNS = ["flight_id", "carrier", "origin", "route", "tailnum", "event_timestamp", "delayed",
+                    "month", "day_of_week", "hour", "minute", "distance"]
+
+
+def _spec_bytes(obj) -> bytes:
+    """An object's definition without its bookkeeping (creation and update times)."""
+    proto = obj.to_proto()
+    if hasattr(proto, "spec"):
+        return proto.spec.SerializeToString(deterministic=True)
+    if "meta" in {field.name for field in proto.DESCRIPTOR.fields}:
+        proto.ClearField("meta")
+    return proto.SerializeToString(deterministic=True)
+
+
+def _registry_specs(store) -> dict[str, bytes]:
+    """Every registered object's spec, by kind and name (to tell what apply changed)."""
+    project = store.project
+    out = {}
+    for kind, listing in (
+        ("entity", store.registry.list_entities(project=project, allow_cache=False)),
+        ("feature_view", store.registry.list_feature_views(project=project, allow_cache=False)),
+        ("data_source", store.registry.list_data_sources(project=project, allow_cache=False)),
+        ("feature_service", store.registry.list_feature_services(project=project, allow_cache=False)),
+    ):
+        for obj in listing:
+            out[f"{kind}:{obj.name}"] = _spec_bytes(obj)
+    return out
+
+
+@dg.asset(
+    group_name="features",
+    deps=FEATURE_TABLES,
+    kinds={"feast"},
+    code_version="features-1",
+    description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
+)
+def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.MaterializeResult:
+    from openclaw_assets.features.repo import build_objects
+
+    store = feast.open()
+    before = _registry_specs(store)
+    objects = build_objects(feast.root)
+    wanted = {f"{_kind(o)}:{o.name}" for o in objects}
+    stale = [o for o in _registered_objects(store) if f"{_kind(o)}:{o.name}" not in wanted]
+    store.apply(objects, objects_to_delete=stale, partial=False)
+    after = _registry_specs(store)
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(after) & set(before) if after[k] != before[k])
+    context.log.info(f"feast apply: {len(added)} added, {len(changed)} changed, {len(removed)} removed")
+    return dg.MaterializeResult(
+        metadata={
+            "added": ", ".join(added) or "none",
+            "changed": ", ".join(changed) or "none",
+            "removed": ", ".join(removed) or "none",
+            "objects": len(after),
+            "feature_service": FEATURE_SERVICE,
+            "feature_store_yaml": dg.MetadataValue.path(str(feast.repo_path / "feature_store.yaml")),
+        }
+    )
+
+
+def _kind(obj) -> str:
+    from feast import Entity, FeatureService, FeatureView
+
+    if isinstance(obj, Entity):
+        return "entity"
+    if isinstance(obj, FeatureView):
+        return "feature_view"
+    if isinstance(obj, FeatureService):
+        return "feature_service"
+    return "data_source"
+
+
+def _registered_objects(store) -> list:
+    project = store.project
+    return [
+        *store.registry.list_feature_services(project=project, allow_cache=False),
+        *store.registry.list_feature_views(project=project, allow_cache=False),
+        *store.registry.list_entities(project=project, allow_cache=False),
+        *store.registry.list_data_sources(project=project, allow_cache=False),
+    ]
+
+
+def materialized_until(store, views: list[str]):
+    """The earliest end of the materialized intervals of ``views`` (None if one was never materialized)."""
+    ends = []
+    for name in views:
+        intervals = store.get_feature_view(name).materialization_intervals
+        if not intervals:
+            return None
+        ends.append(max(end for _, end in intervals))
+    return min(ends)
+
+
+def latest_offline(home: Path, view: str, until) -> Any:
+    """Each entity's newest offline row with event_timestamp before ``until``."""
+    import pandas as pd
+
+    folder = warehouse_file(home, "features", view, None).parent
+    frames = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet")) if not p.name.startswith(".")]
+    table = pd.concat(frames, ignore_index=True)
+    table = table[table["event_timestamp"] < pd.Timestamp(until)]
+    key = next(v.key for v in VIEWS if v.name == view)
+    return table.sort_values("event_timestamp").groupby(key, sort=True).tail(1).reset_index(drop=True)
+
+
+def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> checks.Outcome:
+    """Compare online values with the latest offline ones for a sample of entities of one view."""
+    spec = next(v for v in VIEWS if v.name == view)
+    expected = latest_offline(home, view, until)
+    expected = expected.sample(min(sample, len(expected)), random_state=0) if len(expected) else expected
+    features = list(spec.features)
+    rows = [{spec.key: value} for value in expected[spec.key]]
+    online = store.get_online_features(features=[f"{view}:{f}" for f in features], entity_rows=rows).to_df()
+    return checks.online_parity(expected[[spec.key, *features]], online[[spec.key, *features]], spec.key, features)
+
+
+def newest_validated_end(home: Path):
+    """The end of the newest validated flights partition in the warehouse."""
+    folder = warehouse_file(home, "validated", "flights", "2013-01").parent
+    keys = sorted(p.stem for p in folder.glob("*.parquet") if p.stem in MONTHS.get_partition_keys())
+    return month_bounds(keys[-1])[1] if keys else None
+
+
+@dg.asset(
+    partitions_def=MONTHS,
+    backfill_policy=SINGLE_RUN,
+    group_name="features",
+    deps=["feast_registry", *PARTITIONED_VIEWS, "aircraft"],
+    kinds={"feast"},
+    code_version="features-1",
+    check_specs=[
+        dg.AssetCheckSpec(checks.ONLINE_PARITY, asset="online_features", blocking=True,
+                          description="For sampled entities, online values equal the latest offline values."),
+        dg.AssetCheckSpec(checks.ONLINE_FRESHNESS, asset="online_features", blocking=True,
+                          description="The online store reaches the end of the newest validated month."),
+    ],
+    description="The Feast online store, filled month by month from the feature tables.",
+)
+def online_features(context: dg.AssetExecutionContext, feast: FeastStore, warehouse: Warehouse):
+    store = feast.open()
+    done = materialized_until(store, PARTITIONED_VIEWS)
+    written, skipped = [], []
+    for partition in sorted(context.partition_keys):
+        start, end = month_bounds(partition)
+        if done is not None and end <= done:
+            skipped.append(partition)  # the online store already holds newer values than this month's
+            continue
+        store.materialize(start_date=start, end_date=end, feature_views=PARTITIONED_VIEWS)
+        written.append(partition)
+        done = end
+    if done is not None:
+        store.materialize(start_date=month_bounds(MONTHS.get_partition_keys()[0])[0].replace(year=2012),
+                          end_date=done, feature_views=["aircraft"])
+    if skipped:
+        context.log.info(f"not written (the online store holds newer values): {', '.join(skipped)}")
+    until = materialized_until(store, PARTITIONED_VIEWS)
+    outcomes = {
+        checks.ONLINE_FRESHNESS: checks.freshness(until, newest_validated_end(warehouse.root)),
+    }
+    parities = [parity(store, warehouse.root, view, until) for view in [*PARTITIONED_VIEWS, "aircraft"]]
+    outcomes[checks.ONLINE_PARITY] = checks.Outcome(
+        all(p.passed for p in parities),
+        "; ".join(p.summary for p in parities),
+        {"entities_sampled": sum(p.metadata["entities_sampled"] for p in parities),
+         "mismatches": sum(p.metadata["mismatches"] for p in parities)},
+    )
+    yield dg.MaterializeResult(
+        metadata={"materialized": ", ".join(written) or "none", "skipped": ", ".join(skipped) or "none",
+                  "online_until": str(until)}
+    )
+    yield from check_results("online_features", {None: outcomes})
+
+
+class TrainingSetConfig(dg.Config):
+    """Which months of labelled flights the training set covers."""
+
+    months: str = Field(default="2013-01:2013-12", description="A:B range of months (inclusive).")
+
+
+def labelled_flights(home: Path, months: list[str]):
+    """Entity rows: arrived flights (the ones with a label), keys, event time and request-time fields."""
+    import pandas as pd
+
+    from openclaw_assets.data.contracts import LOCAL_TZ
+    from openclaw_assets.features.compute import UNKNOWN, flight_times
+
+    frames = []
+    for month in months:
+        path = warehouse_file(home, "validated", "flights", month)
+        if not path.exists():
+            raise dg.Failure(description=f"{path}: materialize validated_flights for {month} first", allow_retries=False)
+        flights = pd.read_parquet(path)
+        flights = flights[flights["status"] == "arrived"].reset_index(drop=True)
+        times = flight_times(flights)
+        local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
+        frames.append(pd.DataFrame({
+            "flight_id": flights["flight_id"].astype(str),
+            "carrier": flights["carrier"].astype(str),
+            "origin": flights["origin"].astype(str),
+            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
+            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
+            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
+            "delayed": times["delayed"].astype("int64"),
+            "month": flights["month"].astype("int64"),
+            "day_of_week": local.dt.dayofweek.astype("int64"),
+            "hour": flights["hour"].astype("int64"),
+            "minute": flights["minute"].astype("int64"),
+            "distance": flights["distance"].astype("float64"),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+@dg.asset(
+    group_name="features",
+    deps=["feast_registry", dg.AssetDep("validated_flights"), *FEATURE_TABLES],
+    kinds={"feast", "parquet"},
+    code_version="features-1",
+    check_specs=[
+        dg.AssetCheckSpec(checks.POINT_IN_TIME, asset="training_set", blocking=True,
+                          description="No joined value became known after the flight's event time."),
+        dg.AssetCheckSpec(checks.TRAINING_ROWS, asset="training_set", blocking=True,
+                          description="One row per labelled flight: Feast dropped nothing."),
+    ],
+    description=f"Labelled flights joined point-in-time with `{FEATURE_SERVICE}` through Feast's historical retrieval.",
+)
+def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastStore,
+                 warehouse: Warehouse):
+    from openclaw_assets.data.seed import parse_months
+    from openclaw_assets.lib.atomic import write_parquet_atomic
+
+    months = parse_months(config.months, list(MONTHS.get_partition_keys()))
+    entities = labelled_flights(warehouse.root, months)
+    store = feast.open()
+    joined = store.get_historical_features(
+        entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE)
+    ).to_df()
+    joined = joined.sort_values(["event_timestamp", "flight_id"], kind="stable").reset_index(drop=True)
+    path = warehouse_file(warehouse.root, "features", "training_set", None)
+    rows, sha = write_parquet_atomic(joined, path)
+    known = {v.name: known_at_column(v.name) for v in VIEWS}
+    outcomes = {
+        checks.POINT_IN_TIME: checks.point_in_time(joined, known, {v.name: v.ttl for v in VIEWS}),
+        checks.TRAINING_ROWS: checks.training_rows(len(entities), len(joined)),
+    }
+    positives = float(joined["delayed"].mean()) if rows else 0.0
+    yield dg.MaterializeResult(
+        metadata={**file_metadata(path, rows, sha), "months": f"{months[0]}..{months[-1]}",
+                  "label_positive_rate": positives, "feature_service": FEATURE_SERVICE,
+                  "columns": len(joined.columns)}
+    )
+    yield from check_results("training_set", {None: outcomes})

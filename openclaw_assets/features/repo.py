@@ -1,0 +1,133 @@
+"""The Feast feature repository: entities, sources, feature views and the delay model's service.
+
+Built by a function because the sources point at this installation's warehouse; feast is
+imported only when it is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from openclaw_assets.data.tables import warehouse_file
+
+PROJECT = "openclaw"
+FEATURE_SERVICE = "flight_delay_v1"
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One feature table: its entity key, TTL, features (name -> kind) and partitioning."""
+
+    name: str
+    key: str
+    ttl: timedelta
+    features: dict[str, str]
+    partitioned: bool = True
+    description: str = ""
+
+
+def _rates(prefix: str, windows: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for window in windows:
+        out[f"{prefix}_flights_{window}" if prefix == "carrier" else f"{prefix}_departures_{window}"] = "int"
+        for part in parts:
+            out[f"{prefix}_{part}_{window}"] = "float"
+    return out
+
+
+VIEWS = (
+    ViewSpec(
+        "carrier_stats", "carrier", timedelta(days=1),
+        _rates("carrier", ("1d", "7d", "30d"), ("delay_rate", "cancel_rate")),
+        description="Carrier arrival-delay and cancellation rates over 1, 7 and 30 days, hourly.",
+    ),
+    ViewSpec(
+        "origin_stats", "origin", timedelta(days=1),
+        {**_rates("origin", ("1d", "7d"), ("dep_delay_rate",)), "origin_scheduled_this_hour": "int"},
+        description="Origin congestion (scheduled departures that hour) and departure-delay rates, hourly.",
+    ),
+    ViewSpec(
+        "route_stats", "route", timedelta(days=2),
+        {"route_arrivals_30d": "int", "route_delay_rate_30d": "float", "route_mean_arr_delay_30d": "float"},
+        description="Route (origin-dest) arrivals, delay rate and mean arrival delay over 30 days, daily.",
+    ),
+    ViewSpec(
+        "weather_hourly", "origin", timedelta(hours=3),
+        {c: "float" for c in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure",
+                              "visib")},
+        description="Hourly weather at the origin airport.",
+    ),
+    ViewSpec(
+        "aircraft", "tailnum", timedelta(days=3650),
+        {"plane_age": "float", "plane_seats": "float", "plane_engines": "float", "plane_engine_type": "str"},
+        partitioned=False,
+        description="Aircraft age in 2013, seats, engines and engine type.",
+    ),
+)
+VIEW_BY_NAME = {view.name: view for view in VIEWS}
+ENTITY_KEYS = ("carrier", "origin", "route", "tailnum")
+
+
+def known_at_column(view: str) -> str:
+    """Each view also serves the instant its row became known, for point-in-time checks."""
+    return f"{view}__known_at"
+
+
+def source_dir(home: Path, view: str) -> Path:
+    return warehouse_file(home, "features", view, None).parent
+
+
+def feature_refs(views: tuple[ViewSpec, ...] = VIEWS, with_known_at: bool = True) -> list[str]:
+    refs = []
+    for view in views:
+        refs += [f"{view.name}:{feature}" for feature in view.features]
+        if with_known_at:
+            refs.append(f"{view.name}:{known_at_column(view.name)}")
+    return refs
+
+
+def build_objects(home: Path) -> list[Any]:
+    """Entities, file sources over the warehouse's feature tables, views and the feature service."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.data_format import ParquetFormat
+    from feast.types import Float64, Int64, String, UnixTimestamp
+
+    kinds = {"int": Int64, "float": Float64, "str": String}
+    entities = {
+        key: Entity(name=key, join_keys=[key], value_type=ValueType.STRING, description=f"flight {key}")
+        for key in ENTITY_KEYS
+    }
+    views = []
+    for spec in VIEWS:
+        source = FileSource(
+            name=f"{spec.name}_source",
+            path=str(source_dir(home, spec.name) / "*.parquet"),
+            file_format=ParquetFormat(),
+            timestamp_field="event_timestamp",
+            description=f"warehouse/features/{spec.name}",
+        )
+        schema = [Field(name=spec.key, dtype=String)]
+        schema += [Field(name=name, dtype=kinds[kind]) for name, kind in spec.features.items()]
+        schema.append(Field(name=known_at_column(spec.name), dtype=UnixTimestamp))
+        views.append(
+            FeatureView(
+                name=spec.name,
+                entities=[entities[spec.key]],
+                ttl=spec.ttl,
+                schema=schema,
+                source=source,
+                online=True,
+                description=spec.description,
+                tags={"owner": "openclaw", "plane": "features"},
+            )
+        )
+    service = FeatureService(
+        name=FEATURE_SERVICE,
+        features=views,
+        description="Every feature the flight delay model reads, version 1.",
+        tags={"model": "flight_delay", "version": "1"},
+    )
+    return [*entities.values(), *views, service]
