@@ -78,14 +78,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from openclaw_assets.definitions import defs
 
     job = defs.resolve_job_def(args.job)
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": args.log_level}}}}
+    if job.graph.has_node_named("training_set"):
+        run_config["ops"] = {"training_set": {"config": {"months": f"{months[0]}:{months[-1]}"}}}
     print(f"running {args.job} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": args.log_level}}}},
-        )
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
         return _report(result, home)
 
 

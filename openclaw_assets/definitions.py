@@ -17,4 +17,6 @@ main_job = dg.define_asset_job(
 
 # One process per run: on two cores, a subprocess per step costs an import of the code
 # location each (seconds) and buys no parallelism worth having.
-defs = dg.Definitions.merge(data_plane.defs, feature_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor))
+defs = dg.Definitions.merge(
+    data_plane.defs, feature_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor)
+)

@@ -102,3 +102,54 @@ FLIGHTS_SELECTION = ["airlines", "airports", "raw_flights", "validated_flights",
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+TWO_MONTHS = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-02"}
+
+
+def run_job(
+    home: Path,
+    tags: dict[str, str] | None = None,
+    run_config: dict | None = None,
+    selection: list[str] | None = None,
+    profile: str | None = "embedded",
+) -> dg.ExecuteInProcessResult:
+    """Run the code location's assets against ``home`` (``profile=None``: OPENCLAW_PROFILE decides)."""
+    from openclaw_assets.definitions import defs
+    from openclaw_assets.features.store import FeastStore
+
+    graph_defs = defs
+    if selection is not None:
+        job = dg.define_asset_job("selected", selection=selection)
+        graph_defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+    job_def = graph_defs.resolve_job_def("selected" if selection is not None else "openclaw_main")
+    return job_def.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags=tags,
+        run_config=run_config,
+        resources={"warehouse": Warehouse(home=str(home)), "feast": FeastStore(home=str(home), profile=profile)},
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def feature_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """January and February 2013 through the whole pipeline once per session (do not modify: copy)."""
+    home = tmp_path_factory.mktemp("features") / "home"
+    seed(home, ["2013-01", "2013-02"], "csv")
+    result = run_job(home, TWO_MONTHS, {"ops": {"training_set": {"config": {"months": "2013-01:2013-02"}}}})
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return home
+
+
+@pytest.fixture
+def feature_copy(feature_home: Path, tmp_path: Path) -> Path:
+    """A private copy of the two-month pipeline's home, with the Feast registry re-pointed at it."""
+    home = tmp_path / "home"
+    shutil.copytree(feature_home, home, ignore=shutil.ignore_patterns("dagster"))
+    assert run_job(home, selection=["feast_registry"]).success
+    return home
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}

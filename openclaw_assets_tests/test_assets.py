@@ -175,7 +175,8 @@ def test_a_range_of_months_is_one_run(home: Path):
     from openclaw_assets.definitions import defs
     from openclaw_assets.resources import Warehouse
 
-    job = defs.resolve_job_def("openclaw_main")
+    ingest = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest", "reference"))
+    job = dg.Definitions.merge(defs, dg.Definitions(jobs=[ingest])).resolve_job_def("ingest")
     instance = dg.DagsterInstance.ephemeral()
     result = job.execute_in_process(
         instance=instance,

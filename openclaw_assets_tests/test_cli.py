@@ -44,18 +44,31 @@ def test_bad_arguments_get_one_line_and_no_traceback(tmp_path: Path, args: list[
 
 @pytest.mark.cli
 def test_seed_and_run_one_month_then_status(tmp_path: Path):
-    seeded = _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path)
+    seeded = _run([str(BIN / "openclaw"), "seed", "--months", "2013-01"], tmp_path)
     assert seeded.returncode == 0, seeded.stderr
-    assert landing_file(tmp_path, "flights", "2013-03", "csv").exists()
-    ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
+    assert landing_file(tmp_path, "flights", "2013-01", "csv").exists()
+    ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-01:2013-01"], tmp_path)
     assert ran.returncode == 0, ran.stderr
-    assert "check pass  validated_flights:row_accounting" in ran.stdout
+    for gate in ("validated_flights:row_accounting", "training_set:point_in_time", "online_features:online_freshness"):
+        assert f"check pass  {gate}" in ran.stdout
     assert "succeeded" in ran.stdout
-    assert warehouse_file(tmp_path, "validated", "weather", "2013-03").exists()
+    assert warehouse_file(tmp_path, "validated", "weather", "2013-01").exists()
+    assert warehouse_file(tmp_path, "features", "training_set", None).exists()
     status = _run([str(BIN / "openclaw"), "status"], tmp_path)
     rows = {tuple(line.split()[:2]): line.split()[2:] for line in status.stdout.splitlines()[1:]}
     assert rows[("validated", "flights")][0] == "1"  # one partition
     assert rows[("validated", "flights")][1] == rows[("raw", "flights")][1] != "0"
+
+
+@pytest.mark.cli
+def test_a_month_without_its_history_fails_loudly(tmp_path: Path):
+    assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path).returncode == 0
+    ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
+    assert ran.returncode == 1
+    assert "validated flights for 2013-01 are needed for 2013-03's 30-day windows" in ran.stderr
+    assert "Traceback" not in ran.stderr
+    assert warehouse_file(tmp_path, "validated", "flights", "2013-03").exists()  # ingestion itself went through
+    assert not warehouse_file(tmp_path, "features", "carrier_stats", "2013-03").exists()
 
 
 @pytest.mark.cli

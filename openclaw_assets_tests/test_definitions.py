@@ -22,6 +22,22 @@ EXPECTED_GRAPH = {
     "quarantine_flights": ["raw_flights"],
     "validated_weather": ["airports", "raw_weather"],
     "quarantine_weather": ["raw_weather"],
+    "carrier_stats": ["validated_flights"],
+    "origin_stats": ["validated_flights"],
+    "route_stats": ["validated_flights"],
+    "weather_hourly": ["validated_weather"],
+    "aircraft": ["planes"],
+    "feast_registry": ["aircraft", "carrier_stats", "origin_stats", "route_stats", "weather_hourly"],
+    "online_features": ["aircraft", "carrier_stats", "feast_registry", "origin_stats", "route_stats", "weather_hourly"],
+    "training_set": [
+        "aircraft",
+        "carrier_stats",
+        "feast_registry",
+        "origin_stats",
+        "route_stats",
+        "validated_flights",
+        "weather_hourly",
+    ],
 }
 
 
@@ -47,6 +63,22 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
         for gate in ("row_accounting", "quarantine_rate", "key_uniqueness"):
             assert specs[f"{table}:{gate}"].blocking
     assert not specs["validated_flights:dest_reference_coverage"].blocking
+    for view in ("carrier_stats", "origin_stats", "route_stats", "weather_hourly", "aircraft"):
+        assert specs[f"{view}:null_rate_and_range"].blocking
+    for gate in ("online_offline_parity", "online_freshness"):
+        assert specs[f"online_features:{gate}"].blocking
+    for gate in ("point_in_time", "training_row_accounting"):
+        assert specs[f"training_set:{gate}"].blocking
+
+
+def test_flight_features_read_two_previous_months():
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey("carrier_stats"))
+    mapping = node.partition_mappings[dg.AssetKey("validated_flights")]
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        node.partitions_def.subset_with_partition_keys(["2013-03"]), node.partitions_def, node.partitions_def
+    ).partitions_subset.get_partition_keys()
+    assert sorted(upstream) == ["2013-01", "2013-02", "2013-03"]
 
 
 def test_partitions_and_backfill_policy():

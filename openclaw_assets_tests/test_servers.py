@@ -89,7 +89,7 @@ def _up(port: int) -> bool:
 
 def test_webserver_shows_the_graph_and_check_results(tmp_path: Path):
     env = _env(tmp_path)
-    for args in (["seed", "--months", "2013-05"], ["run", "--months", "2013-05:2013-05"]):
+    for args in (["seed", "--months", "2013-01"], ["run", "--months", "2013-01:2013-01"]):
         done = subprocess.run([str(BIN / "openclaw"), *args], env=env, cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     port = _free_port()
@@ -103,7 +103,19 @@ def test_webserver_shows_the_graph_and_check_results(tmp_path: Path):
             " { checks { name blocking executionForLatestMaterialization { status } } } } } }",
         )
     nodes = {n["assetKey"]["path"][0]: n for n in data["assetNodes"]}
-    assert set(nodes) >= {"raw_flights", "validated_flights", "quarantine_flights", "validated_weather", "airlines"}
+    assert set(nodes) >= {
+        "raw_flights",
+        "validated_flights",
+        "quarantine_flights",
+        "validated_weather",
+        "airlines",
+        "carrier_stats",
+        "feast_registry",
+        "online_features",
+        "training_set",
+    }
+    training_checks = {c["name"]: c for c in nodes["training_set"]["assetChecksOrError"]["checks"]}
+    assert training_checks["point_in_time"]["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
     assert {d["path"][0] for d in nodes["validated_flights"]["dependencyKeys"]} == {
         "raw_flights",
         "airlines",

@@ -15,14 +15,15 @@ from pydantic import Field
 from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features import checks
-from openclaw_assets.features.repo import VIEW_BY_NAME, VIEWS, known_at_column
-from openclaw_assets.features.store import FeastStore
+from openclaw_assets.features.repo import VIEW_BY_NAME, known_at_column
 from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
 from openclaw_assets.resources import Warehouse
 
 CODE_VERSION = "features-1"
 FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats")
-FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True)
+FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(
+    start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
 FLIGHT_COLUMNS = ["time_hour", "minute", "dep_delay", "air_time", "arr_delay", "status", "carrier", "origin", "dest"]
 BASELINE_FILE = Path(__file__).with_name("baseline.json")
 
@@ -34,7 +35,9 @@ class FeatureQualityConfig(dg.Config):
         default=0.15, ge=0.0, le=1.0, description="How far a feature's null rate may rise above its baseline."
     )
     outside_ceiling: float = Field(
-        default=0.10, ge=0.0, le=1.0,
+        default=0.10,
+        ge=0.0,
+        le=1.0,
         description="Largest share of values outside the baseline's 1-99% range widened by half its width.",
     )
     baseline_path: str | None = Field(
@@ -82,7 +85,9 @@ def _feature_specs(names, deps, descriptions):
 
 def _baseline_check(view: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
-        checks.BASELINE, asset=view, blocking=True,
+        checks.BASELINE,
+        asset=view,
+        blocking=True,
         description="Null rates and value ranges stay near the stored baseline (catches drift and broken inputs).",
     )
 
@@ -135,8 +140,9 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
         for view, (build, keys) in builders.items():
             table = compute.finish(build(flights, partition), keys)
             metadata[view] = write_feature_table(home, view, partition, table)
-            records[view].append({"partition": partition, "rows": len(table),
-                                  "content_sha256": metadata[view]["content_sha256"][:16]})
+            records[view].append(
+                {"partition": partition, "rows": len(table), "content_sha256": metadata[view]["content_sha256"][:16]}
+            )
             gates[view][partition] = {checks.BASELINE: _quality(table, view, config)}
         context.log.info(f"{partition}: " + ", ".join(f"{v} {records[v][-1]['rows']} rows" for v in FLIGHT_VIEWS))
     for view in FLIGHT_VIEWS:
@@ -164,8 +170,9 @@ def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConf
     for partition in context.partition_keys:
         source = warehouse_file(home, "validated", "weather", partition)
         if not source.exists():
-            raise dg.Failure(description=f"{source}: materialize validated_weather for {partition} first",
-                             allow_retries=False)
+            raise dg.Failure(
+                description=f"{source}: materialize validated_weather for {partition} first", allow_retries=False
+            )
         table = compute.finish(compute.weather_features(pd.read_parquet(source)), ["origin"])
         metadata = write_feature_table(home, "weather_hourly", partition, table)
         records.append({"partition": partition, "rows": len(table), "content_sha256": metadata["content_sha256"][:16]})
@@ -188,8 +195,9 @@ def aircraft(context: dg.AssetExecutionContext, config: FeatureQualityConfig, wa
     from openclaw_assets.features import compute
 
     home = warehouse.root
-    table = compute.finish(compute.aircraft_features(pd.read_parquet(warehouse_file(home, "validated", "planes", None))),
-                           ["tailnum"])
+    table = compute.finish(
+        compute.aircraft_features(pd.read_parquet(warehouse_file(home, "validated", "planes", None))), ["tailnum"]
+    )
     metadata = write_feature_table(home, "aircraft", None, table)
     yield dg.MaterializeResult(metadata=metadata)
     yield from check_results("aircraft", {None: {checks.BASELINE: _quality(table, "aircraft", config)}})

@@ -98,8 +98,9 @@ def baseline_profile(frame: pd.DataFrame, features: list[str]) -> dict[str, dict
     return out
 
 
-def against_baseline(frame: pd.DataFrame, baseline: dict[str, dict[str, float]], null_tolerance: float,
-                     outside_ceiling: float) -> Outcome:
+def against_baseline(
+    frame: pd.DataFrame, baseline: dict[str, dict[str, float]], null_tolerance: float, outside_ceiling: float
+) -> Outcome:
     """Null rates within ``null_tolerance`` of the baseline; few values outside its widened 1–99% range."""
     problems, worst = [], {}
     for feature, base in baseline.items():
@@ -120,6 +121,9 @@ def against_baseline(frame: pd.DataFrame, baseline: dict[str, dict[str, float]],
     return Outcome(
         not problems,
         "every feature within its baseline" if not problems else "; ".join(problems[:6]),
-        {"features_checked": len(baseline), "features_failing": len(problems),
-         "worst_outside_share": max(worst.values()) if worst else 0.0},
+        {
+            "features_checked": len(baseline),
+            "features_failing": len(problems),
+            "worst_outside_share": max(worst.values()) if worst else 0.0,
+        },
     )

@@ -71,8 +71,9 @@ def _window_counts(times, grid, days: int):
     return upper - lower
 
 
-def _windowed(events: pd.DataFrame, key: str, time_col: str, flags: list[str], grid: pd.DatetimeIndex,
-              windows: dict[str, int]) -> pd.DataFrame:
+def _windowed(
+    events: pd.DataFrame, key: str, time_col: str, flags: list[str], grid: pd.DatetimeIndex, windows: dict[str, int]
+) -> pd.DataFrame:
     """Counts of events and of each flag per key over trailing windows, on a time grid."""
     import numpy as np
     import pandas as pd
@@ -117,10 +118,18 @@ def carrier_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
     import pandas as pd
 
     times = flight_times(flights)
-    events = pd.DataFrame({"carrier": flights["carrier"].astype(str), "at": times["outcome_at"],
-                           "arrived": times["arrived"], "delayed": times["delayed"], "cancelled": times["cancelled"]})
-    table = _windowed(events, "carrier", "at", ["arrived", "delayed", "cancelled"], month_grid(partition, "h"),
-                      CARRIER_WINDOWS)
+    events = pd.DataFrame(
+        {
+            "carrier": flights["carrier"].astype(str),
+            "at": times["outcome_at"],
+            "arrived": times["arrived"],
+            "delayed": times["delayed"],
+            "cancelled": times["cancelled"],
+        }
+    )
+    table = _windowed(
+        events, "carrier", "at", ["arrived", "delayed", "cancelled"], month_grid(partition, "h"), CARRIER_WINDOWS
+    )
     out = table[["carrier", "event_timestamp"]].copy()
     for suffix in CARRIER_WINDOWS:
         out[f"carrier_flights_{suffix}"] = table[f"n_{suffix}"].astype("int64")
@@ -135,12 +144,16 @@ def origin_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
 
     grid = month_grid(partition, "h")
     times = flight_times(flights)
-    departed = pd.DataFrame({"origin": flights["origin"].astype(str), "at": times["departed_at"],
-                             "dep_delayed": times["dep_delayed"]})
+    departed = pd.DataFrame(
+        {"origin": flights["origin"].astype(str), "at": times["departed_at"], "dep_delayed": times["dep_delayed"]}
+    )
     table = _windowed(departed, "origin", "at", ["dep_delayed"], grid, ORIGIN_WINDOWS)
     scheduled = (
         pd.DataFrame({"origin": flights["origin"].astype(str), "event_timestamp": flights["time_hour"]})
-        .groupby(["origin", "event_timestamp"]).size().rename("origin_scheduled_this_hour").reset_index()
+        .groupby(["origin", "event_timestamp"])
+        .size()
+        .rename("origin_scheduled_this_hour")
+        .reset_index()
     )
     out = table[["origin", "event_timestamp"]].copy()
     for suffix in ORIGIN_WINDOWS:
@@ -160,8 +173,14 @@ def route_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
     times = flight_times(flights)
     route = flights["origin"].astype(str) + "-" + flights["dest"].astype(str)
     arrived = times["arrived"]
-    events = pd.DataFrame({"route": route[arrived], "at": times.loc[arrived, "outcome_at"],
-                           "delayed": times.loc[arrived, "delayed"], "arr_delay": times.loc[arrived, "arr_delay"]})
+    events = pd.DataFrame(
+        {
+            "route": route[arrived],
+            "at": times.loc[arrived, "outcome_at"],
+            "delayed": times.loc[arrived, "delayed"],
+            "arr_delay": times.loc[arrived, "arr_delay"],
+        }
+    )
     width = np.int64(pd.Timedelta(days=ROUTE_WINDOW_DAYS).value)
     grid_ns = grid.asi8
     frames = []
@@ -173,13 +192,17 @@ def route_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
         upper = np.searchsorted(stamps, grid_ns, side="left")
         lower = np.searchsorted(stamps, grid_ns - width, side="left")
         count = upper - lower
-        frames.append(pd.DataFrame({
-            "route": value,
-            "event_timestamp": grid,
-            "route_arrivals_30d": count.astype("int64"),
-            "route_delay_rate_30d": _rate(cum_late[upper] - cum_late[lower], count),
-            "route_mean_arr_delay_30d": _rate(cum_delay[upper] - cum_delay[lower], count),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "route": value,
+                    "event_timestamp": grid,
+                    "route_arrivals_30d": count.astype("int64"),
+                    "route_delay_rate_30d": _rate(cum_late[upper] - cum_late[lower], count),
+                    "route_mean_arr_delay_30d": _rate(cum_delay[upper] - cum_delay[lower], count),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -196,14 +219,16 @@ def aircraft_features(planes: pd.DataFrame) -> pd.DataFrame:
     """Per tail number: age in the reference year, seats, engines and engine type (known all along)."""
     import pandas as pd
 
-    out = pd.DataFrame({
-        "tailnum": planes["tailnum"].astype(str),
-        "event_timestamp": pd.Timestamp(f"{REFERENCE_YEAR}-01-01", tz="UTC") - pd.Timedelta(days=1),
-        "plane_age": (REFERENCE_YEAR - planes["year"].astype("float64")).to_numpy(),
-        "plane_seats": planes["seats"].astype("float64").to_numpy(),
-        "plane_engines": planes["engines"].astype("float64").to_numpy(),
-        "plane_engine_type": planes["engine"].astype(str).where(planes["engine"].notna(), UNKNOWN).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "tailnum": planes["tailnum"].astype(str),
+            "event_timestamp": pd.Timestamp(f"{REFERENCE_YEAR}-01-01", tz="UTC") - pd.Timedelta(days=1),
+            "plane_age": (REFERENCE_YEAR - planes["year"].astype("float64")).to_numpy(),
+            "plane_seats": planes["seats"].astype("float64").to_numpy(),
+            "plane_engines": planes["engines"].astype("float64").to_numpy(),
+            "plane_engine_type": planes["engine"].astype(str).where(planes["engine"].notna(), UNKNOWN).to_numpy(),
+        }
+    )
     return out.sort_values("tailnum", kind="stable").reset_index(drop=True)
 
 

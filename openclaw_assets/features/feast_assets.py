@@ -18,17 +18,43 @@ from openclaw_assets.resources import Warehouse
 FEATURE_TABLES = [*FLIGHT_VIEWS, "weather_hourly", "aircraft"]
 PARTITIONED_VIEWS = [v.name for v in VIEWS if v.partitioned]
 PARITY_SAMPLE = 25
-TRAINING_COLUMNS = ["flight_id", "carrier", "origin", "route", "tailnum", "event_timestamp", "delayed",
-                    "month", "day_of_week", "hour", "minute", "distance"]
+TRAINING_COLUMNS = [
+    "flight_id",
+    "carrier",
+    "origin",
+    "route",
+    "tailnum",
+    "event_timestamp",
+    "delayed",
+    "month",
+    "day_of_week",
+    "hour",
+    "minute",
+    "distance",
+]
+
+
+BOOKKEEPING = {"meta", "created_timestamp", "last_updated_timestamp", "materialization_intervals"}
+
+
+def _scrub(message) -> None:
+    """Clear, at every depth, the fields that record when something was written rather than what it is."""
+    for field, value in message.ListFields():
+        if field.name in BOOKKEEPING:
+            message.ClearField(field.name)
+        elif field.type == field.TYPE_MESSAGE:
+            if field.is_repeated:
+                if not field.message_type.GetOptions().map_entry:
+                    for item in value:
+                        _scrub(item)
+            else:
+                _scrub(value)
 
 
 def _spec_bytes(obj) -> bytes:
-    """An object's definition without its bookkeeping (creation and update times)."""
+    """An object's definition without its bookkeeping, as bytes to compare."""
     proto = obj.to_proto()
-    if hasattr(proto, "spec"):
-        return proto.spec.SerializeToString(deterministic=True)
-    if "meta" in {field.name for field in proto.DESCRIPTOR.fields}:
-        proto.ClearField("meta")
+    _scrub(proto)
     return proto.SerializeToString(deterministic=True)
 
 
@@ -61,7 +87,12 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.M
     before = _registry_specs(store)
     objects = build_objects(feast.root)
     wanted = {f"{_kind(o)}:{o.name}" for o in objects}
-    stale = [o for o in _registered_objects(store) if f"{_kind(o)}:{o.name}" not in wanted]
+    wanted |= {f"data_source:{o.batch_source.name}" for o in objects if _kind(o) == "feature_view"}
+    stale = [
+        o
+        for o in _registered_objects(store)
+        if f"{_kind(o)}:{o.name}" not in wanted and not o.name.startswith("__")  # Feast's own objects stay
+    ]
     store.apply(objects, objects_to_delete=stale, partial=False)
     after = _registry_specs(store)
     added = sorted(set(after) - set(before))
@@ -151,10 +182,18 @@ def newest_validated_end(home: Path):
     kinds={"feast"},
     code_version="features-1",
     check_specs=[
-        dg.AssetCheckSpec(checks.ONLINE_PARITY, asset="online_features", blocking=True,
-                          description="For sampled entities, online values equal the latest offline values."),
-        dg.AssetCheckSpec(checks.ONLINE_FRESHNESS, asset="online_features", blocking=True,
-                          description="The online store reaches the end of the newest validated month."),
+        dg.AssetCheckSpec(
+            checks.ONLINE_PARITY,
+            asset="online_features",
+            blocking=True,
+            description="For sampled entities, online values equal the latest offline values.",
+        ),
+        dg.AssetCheckSpec(
+            checks.ONLINE_FRESHNESS,
+            asset="online_features",
+            blocking=True,
+            description="The online store reaches the end of the newest validated month.",
+        ),
     ],
     description="The Feast online store, filled month by month from the feature tables.",
 )
@@ -171,8 +210,11 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
         written.append(partition)
         done = end
     if done is not None:
-        store.materialize(start_date=month_bounds(MONTHS.get_partition_keys()[0])[0].replace(year=2012),
-                          end_date=done, feature_views=["aircraft"])
+        store.materialize(
+            start_date=month_bounds(MONTHS.get_partition_keys()[0])[0].replace(year=2012),
+            end_date=done,
+            feature_views=["aircraft"],
+        )
     if skipped:
         context.log.info(f"not written (the online store holds newer values): {', '.join(skipped)}")
     until = materialized_until(store, PARTITIONED_VIEWS)
@@ -183,12 +225,17 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
     outcomes[checks.ONLINE_PARITY] = checks.Outcome(
         all(p.passed for p in parities),
         "; ".join(p.summary for p in parities),
-        {"entities_sampled": sum(p.metadata["entities_sampled"] for p in parities),
-         "mismatches": sum(p.metadata["mismatches"] for p in parities)},
+        {
+            "entities_sampled": sum(p.metadata["entities_sampled"] for p in parities),
+            "mismatches": sum(p.metadata["mismatches"] for p in parities),
+        },
     )
     yield dg.MaterializeResult(
-        metadata={"materialized": ", ".join(written) or "none", "skipped": ", ".join(skipped) or "none",
-                  "online_until": str(until)}
+        metadata={
+            "materialized": ", ".join(written) or "none",
+            "skipped": ", ".join(skipped) or "none",
+            "online_until": str(until),
+        }
     )
     yield from check_results("online_features", {None: outcomes})
 
@@ -210,25 +257,31 @@ def labelled_flights(home: Path, months: list[str]):
     for month in months:
         path = warehouse_file(home, "validated", "flights", month)
         if not path.exists():
-            raise dg.Failure(description=f"{path}: materialize validated_flights for {month} first", allow_retries=False)
+            raise dg.Failure(
+                description=f"{path}: materialize validated_flights for {month} first", allow_retries=False
+            )
         flights = pd.read_parquet(path)
         flights = flights[flights["status"] == "arrived"].reset_index(drop=True)
         times = flight_times(flights)
         local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
-        frames.append(pd.DataFrame({
-            "flight_id": flights["flight_id"].astype(str),
-            "carrier": flights["carrier"].astype(str),
-            "origin": flights["origin"].astype(str),
-            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
-            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
-            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
-            "delayed": times["delayed"].astype("int64"),
-            "month": flights["month"].astype("int64"),
-            "day_of_week": local.dt.dayofweek.astype("int64"),
-            "hour": flights["hour"].astype("int64"),
-            "minute": flights["minute"].astype("int64"),
-            "distance": flights["distance"].astype("float64"),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "flight_id": flights["flight_id"].astype(str),
+                    "carrier": flights["carrier"].astype(str),
+                    "origin": flights["origin"].astype(str),
+                    "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
+                    "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
+                    "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
+                    "delayed": times["delayed"].astype("int64"),
+                    "month": flights["month"].astype("int64"),
+                    "day_of_week": local.dt.dayofweek.astype("int64"),
+                    "hour": flights["hour"].astype("int64"),
+                    "minute": flights["minute"].astype("int64"),
+                    "distance": flights["distance"].astype("float64"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -238,15 +291,22 @@ def labelled_flights(home: Path, months: list[str]):
     kinds={"feast", "parquet"},
     code_version="features-1",
     check_specs=[
-        dg.AssetCheckSpec(checks.POINT_IN_TIME, asset="training_set", blocking=True,
-                          description="No joined value became known after the flight's event time."),
-        dg.AssetCheckSpec(checks.TRAINING_ROWS, asset="training_set", blocking=True,
-                          description="One row per labelled flight: Feast dropped nothing."),
+        dg.AssetCheckSpec(
+            checks.POINT_IN_TIME,
+            asset="training_set",
+            blocking=True,
+            description="No joined value became known after the flight's event time.",
+        ),
+        dg.AssetCheckSpec(
+            checks.TRAINING_ROWS,
+            asset="training_set",
+            blocking=True,
+            description="One row per labelled flight: Feast dropped nothing.",
+        ),
     ],
     description=f"Labelled flights joined point-in-time with `{FEATURE_SERVICE}` through Feast's historical retrieval.",
 )
-def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastStore,
-                 warehouse: Warehouse):
+def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastStore, warehouse: Warehouse):
     from openclaw_assets.data.seed import parse_months
     from openclaw_assets.lib.atomic import write_parquet_atomic
 
@@ -266,8 +326,12 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, f
     }
     positives = float(joined["delayed"].mean()) if rows else 0.0
     yield dg.MaterializeResult(
-        metadata={**file_metadata(path, rows, sha), "months": f"{months[0]}..{months[-1]}",
-                  "label_positive_rate": positives, "feature_service": FEATURE_SERVICE,
-                  "columns": len(joined.columns)}
+        metadata={
+            **file_metadata(path, rows, sha),
+            "months": f"{months[0]}..{months[-1]}",
+            "label_positive_rate": positives,
+            "feature_service": FEATURE_SERVICE,
+            "columns": len(joined.columns),
+        }
     )
     yield from check_results("training_set", {None: outcomes})

@@ -40,28 +40,40 @@ def _rates(prefix: str, windows: tuple[str, ...], parts: tuple[str, ...]) -> dic
 
 VIEWS = (
     ViewSpec(
-        "carrier_stats", "carrier", timedelta(days=1),
+        "carrier_stats",
+        "carrier",
+        timedelta(days=1),
         _rates("carrier", ("1d", "7d", "30d"), ("delay_rate", "cancel_rate")),
         description="Carrier arrival-delay and cancellation rates over 1, 7 and 30 days, hourly.",
     ),
     ViewSpec(
-        "origin_stats", "origin", timedelta(days=1),
+        "origin_stats",
+        "origin",
+        timedelta(days=1),
         {**_rates("origin", ("1d", "7d"), ("dep_delay_rate",)), "origin_scheduled_this_hour": "int"},
         description="Origin congestion (scheduled departures that hour) and departure-delay rates, hourly.",
     ),
     ViewSpec(
-        "route_stats", "route", timedelta(days=2),
+        "route_stats",
+        "route",
+        timedelta(days=2),
         {"route_arrivals_30d": "int", "route_delay_rate_30d": "float", "route_mean_arr_delay_30d": "float"},
         description="Route (origin-dest) arrivals, delay rate and mean arrival delay over 30 days, daily.",
     ),
     ViewSpec(
-        "weather_hourly", "origin", timedelta(hours=3),
-        {c: "float" for c in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure",
-                              "visib")},
+        "weather_hourly",
+        "origin",
+        timedelta(hours=3),
+        {
+            c: "float"
+            for c in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
+        },
         description="Hourly weather at the origin airport.",
     ),
     ViewSpec(
-        "aircraft", "tailnum", timedelta(days=3650),
+        "aircraft",
+        "tailnum",
+        timedelta(days=3650),
         {"plane_age": "float", "plane_seats": "float", "plane_engines": "float", "plane_engine_type": "str"},
         partitioned=False,
         description="Aircraft age in 2013, seats, engines and engine type.",
@@ -126,7 +138,7 @@ def build_objects(home: Path) -> list[Any]:
         )
     service = FeatureService(
         name=FEATURE_SERVICE,
-        features=views,
+        features=list[Any](views),
         description="Every feature the flight delay model reads, version 1.",
         tags={"model": "flight_delay", "version": "1"},
     )

@@ -23,8 +23,9 @@ DEFAULT_REGISTRY_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "127.0.0.1:6379"
 
 
-def feature_store_config(home: Path, profile: str, registry_url: str, redis_url: str,
-                         offline: str = "duckdb") -> dict[str, Any]:
+def feature_store_config(
+    home: Path, profile: str, registry_url: str, redis_url: str, offline: str = "duckdb"
+) -> dict[str, Any]:
     """The content of ``feature_store.yaml`` for a profile."""
     feast_dir = home / "feast"
     config: dict[str, Any] = {
@@ -34,8 +35,12 @@ def feature_store_config(home: Path, profile: str, registry_url: str, redis_url:
         "entity_key_serialization_version": 3,
     }
     if profile == "scaleout":
-        config["registry"] = {"registry_type": "sql", "path": registry_url, "cache_ttl_seconds": 60,
-                              "sqlalchemy_config_kwargs": {"pool_pre_ping": True}}
+        config["registry"] = {
+            "registry_type": "sql",
+            "path": registry_url,
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
         config["online_store"] = {"type": "redis", "connection_string": redis_url}
     else:
         config["registry"] = {"registry_type": "file", "path": str(feast_dir / "registry.db"), "cache_ttl_seconds": 60}

@@ -8,6 +8,7 @@ import dagster as dg
 
 from openclaw_assets.data.checks import Outcome
 
+
 def file_metadata(path: Path, rows: int, sha: str) -> dict[str, Any]:
     return {"dagster/row_count": rows, "content_sha256": sha, "path": dg.MetadataValue.path(str(path))}
 
