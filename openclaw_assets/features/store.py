@@ -76,7 +76,13 @@ class FeastStore(dg.ConfigurableResource):
 
     def open(self):
         """Write ``feature_store.yaml`` (atomically) and return a ``feast.FeatureStore`` on it."""
+        import warnings
+
         import yaml
+
+        # Run logs, not terminals: no progress bars, and no deprecation notices from inside ibis.
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        warnings.filterwarnings("ignore", message=".*fetch_arrow_table.*", category=DeprecationWarning)
         from feast import FeatureStore
 
         from openclaw_assets.lib.atomic import write_bytes_atomic
