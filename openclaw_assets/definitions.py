@@ -8,6 +8,7 @@ import dagster as dg
 
 from openclaw_assets.data import definitions as data_plane
 from openclaw_assets.features import definitions as feature_plane
+from openclaw_assets.models import definitions as model_plane
 
 main_job = dg.define_asset_job(
     "openclaw_main",
@@ -18,5 +19,8 @@ main_job = dg.define_asset_job(
 # One process per run: on two cores, a subprocess per step costs an import of the code
 # location each (seconds) and buys no parallelism worth having.
 defs = dg.Definitions.merge(
-    data_plane.defs, feature_plane.defs, dg.Definitions(jobs=[main_job], executor=dg.in_process_executor)
+    data_plane.defs,
+    feature_plane.defs,
+    model_plane.defs,
+    dg.Definitions(jobs=[main_job], executor=dg.in_process_executor),
 )

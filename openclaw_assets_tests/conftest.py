@@ -117,17 +117,24 @@ def run_job(
     """Run the code location's assets against ``home`` (``profile=None``: OPENCLAW_PROFILE decides)."""
     from openclaw_assets.definitions import defs
     from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.models.registry import MlflowStore
 
     graph_defs = defs
     if selection is not None:
         job = dg.define_asset_job("selected", selection=selection)
         graph_defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
     job_def = graph_defs.resolve_job_def("selected" if selection is not None else "openclaw_main")
+    # one persistent instance per home, as in real use: later steps read earlier runs' check results
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
     return job_def.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")),
         tags=tags,
         run_config=run_config,
-        resources={"warehouse": Warehouse(home=str(home)), "feast": FeastStore(home=str(home), profile=profile)},
+        resources={
+            "warehouse": Warehouse(home=str(home)),
+            "feast": FeastStore(home=str(home), profile=profile),
+            "mlflow_store": MlflowStore(home=str(home), profile=profile),
+        },
         raise_on_error=False,
     )
 
@@ -137,7 +144,14 @@ def feature_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """January and February 2013 through the whole pipeline once per session (do not modify: copy)."""
     home = tmp_path_factory.mktemp("features") / "home"
     seed(home, ["2013-01", "2013-02"], "csv")
-    result = run_job(home, TWO_MONTHS, {"ops": {"training_set": {"config": {"months": "2013-01:2013-02"}}}})
+    result = run_job(
+        home,
+        TWO_MONTHS,
+        {"ops": {"training_set": {"config": {"months": "2013-01:2013-02"}}}},
+        selection=dg.AssetSelection.assets("training_set", "online_features")
+        .upstream()
+        .required_multi_asset_neighbors(),
+    )
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     return home
 
@@ -146,10 +160,16 @@ def feature_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def feature_copy(feature_home: Path, tmp_path: Path) -> Path:
     """A private copy of the two-month pipeline's home, with the Feast registry re-pointed at it."""
     home = tmp_path / "home"
-    shutil.copytree(feature_home, home, ignore=shutil.ignore_patterns("dagster"))
+    shutil.copytree(feature_home, home)
     assert run_job(home, selection=["feast_registry"]).success
     return home
 
 
 def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+
+
+FAST_TRAINING = {"train_months": "2013-01:2013-01", "holdout_months": "2013-02:2013-02", "n_estimators": 80}
+# A model fit on January alone cannot be calibrated to February's different delay rate; the
+# full-year split meets the default ceiling (0.03).
+ONE_MONTH_GATES = {"max_calibration_error": 0.1}

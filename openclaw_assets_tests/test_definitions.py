@@ -25,6 +25,7 @@ EXPECTED_GRAPH = {
     "carrier_stats": ["validated_flights"],
     "origin_stats": ["validated_flights"],
     "route_stats": ["validated_flights"],
+    "tail_recent": ["validated_flights"],
     "weather_hourly": ["validated_weather"],
     "aircraft": ["planes"],
     "feast_registry": ["aircraft", "carrier_stats", "origin_stats", "route_stats", "weather_hourly"],
@@ -69,6 +70,14 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
         assert specs[f"online_features:{gate}"].blocking
     for gate in ("point_in_time", "training_row_accounting"):
         assert specs[f"training_set:{gate}"].blocking
+    for gate in (
+        "quality_floor",
+        "no_regression_vs_champion",
+        "slice_floor",
+        "calibration",
+        "training_data_gates_passed",
+    ):
+        assert specs[f"model_evaluation:{gate}"].blocking
 
 
 def test_flight_features_read_two_previous_months():

@@ -20,11 +20,24 @@ from openclaw_assets.lib.reporting import check_results, file_metadata, summaris
 from openclaw_assets.resources import Warehouse
 
 CODE_VERSION = "features-1"
-FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats")
+FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats", "tail_recent")
 FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(
     start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True
 )
-FLIGHT_COLUMNS = ["time_hour", "minute", "dep_delay", "air_time", "arr_delay", "status", "carrier", "origin", "dest"]
+FLIGHT_COLUMNS = [
+    "year",
+    "month",
+    "time_hour",
+    "minute",
+    "dep_delay",
+    "air_time",
+    "arr_delay",
+    "status",
+    "carrier",
+    "origin",
+    "dest",
+    "tailnum",
+]
 BASELINE_FILE = Path(__file__).with_name("baseline.json")
 
 
@@ -123,7 +136,7 @@ def _read_flights(home: Path, partition: str):
     check_specs=[_baseline_check(view) for view in FLIGHT_VIEWS],
 )
 def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
-    """Carrier, origin and route features for each month, from that month and the two before it."""
+    """Carrier, origin, route and aircraft-delay features for each month, from that month and the two before it."""
     from openclaw_assets.features import compute
 
     home = warehouse.root
@@ -131,6 +144,7 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
         "carrier_stats": (compute.carrier_features, ["carrier"]),
         "origin_stats": (compute.origin_features, ["origin"]),
         "route_stats": (compute.route_features, ["route"]),
+        "tail_recent": (compute.tail_features, ["tailnum"]),
     }
     records: dict[str, list] = {view: [] for view in FLIGHT_VIEWS}
     metadata: dict[str, dict] = {}

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 DELAY_MINUTES = 15
 TAXI_IN = "30min"
 DIVERTED_AFTER = "12h"
-CARRIER_WINDOWS = {"1d": 1, "7d": 7, "30d": 30}
-ORIGIN_WINDOWS = {"1d": 1, "7d": 7}
+CARRIER_WINDOWS = {"1d": "1D", "7d": "7D", "30d": "30D"}
+ORIGIN_WINDOWS = {"3h": "3h", "1d": "1D", "7d": "7D"}
 ROUTE_WINDOW_DAYS = 30
 WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]
 UNKNOWN = "UNKNOWN"
@@ -60,19 +60,19 @@ def flight_times(flights: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _window_counts(times, grid, days: int):
-    """For sorted event times and grid instants t: how many events fall in [t - days, t)."""
+def _window_counts(times, grid, window: str):
+    """For sorted event times and grid instants t: how many events fall in [t - window, t)."""
     import numpy as np
     import pandas as pd
 
-    width = np.int64(pd.Timedelta(days=days).value)
+    width = np.int64(pd.Timedelta(window).value)
     upper = np.searchsorted(times, grid, side="left")
     lower = np.searchsorted(times, grid - width, side="left")
     return upper - lower
 
 
 def _windowed(
-    events: pd.DataFrame, key: str, time_col: str, flags: list[str], grid: pd.DatetimeIndex, windows: dict[str, int]
+    events: pd.DataFrame, key: str, time_col: str, flags: list[str], grid: pd.DatetimeIndex, windows: dict[str, str]
 ) -> pd.DataFrame:
     """Counts of events and of each flag per key over trailing windows, on a time grid."""
     import numpy as np
@@ -84,11 +84,11 @@ def _windowed(
         group = group.sort_values(time_col)
         times = group[time_col].to_numpy(dtype="datetime64[ns]").astype("int64")
         out = {key: np.repeat(value, len(grid)), "event_timestamp": grid}
-        for suffix, days in windows.items():
-            out[f"n_{suffix}"] = _window_counts(times, grid_ns, days)
+        for suffix, window in windows.items():
+            out[f"n_{suffix}"] = _window_counts(times, grid_ns, window)
             for flag in flags:
                 flagged = times[group[flag].to_numpy(dtype=bool)]
-                out[f"{flag}_{suffix}"] = _window_counts(flagged, grid_ns, days)
+                out[f"{flag}_{suffix}"] = _window_counts(flagged, grid_ns, window)
         frames.append(pd.DataFrame(out))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -204,6 +204,27 @@ def route_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def tail_features(flights: pd.DataFrame, partition: str) -> pd.DataFrame:
+    """Per tail number, at each departure of the month's flights: that departure's delay.
+
+    Joined point-in-time, it gives a flight its aircraft's latest departure delay from New York
+    known before the flight's scheduled departure: how late the plane is running that day.
+    """
+    import pandas as pd
+
+    year, month = (int(part) for part in partition.split("-"))
+    own = flights[(flights["year"] == year) & (flights["month"] == month) & flights["tailnum"].notna()]
+    times = flight_times(own)
+    departed = times["departed_at"].notna()
+    return pd.DataFrame(
+        {
+            "tailnum": own.loc[departed, "tailnum"].astype(str).to_numpy(),
+            "event_timestamp": times.loc[departed, "departed_at"].to_numpy(),
+            "tail_last_dep_delay": own.loc[departed, "dep_delay"].astype("float64").to_numpy(),
+        }
+    ).assign(event_timestamp=lambda f: pd.to_datetime(f["event_timestamp"], utc=True))
 
 
 def weather_features(weather: pd.DataFrame) -> pd.DataFrame:

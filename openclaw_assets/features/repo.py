@@ -50,8 +50,15 @@ VIEWS = (
         "origin_stats",
         "origin",
         timedelta(days=1),
-        {**_rates("origin", ("1d", "7d"), ("dep_delay_rate",)), "origin_scheduled_this_hour": "int"},
+        {**_rates("origin", ("3h", "1d", "7d"), ("dep_delay_rate",)), "origin_scheduled_this_hour": "int"},
         description="Origin congestion (scheduled departures that hour) and departure-delay rates, hourly.",
+    ),
+    ViewSpec(
+        "tail_recent",
+        "tailnum",
+        timedelta(hours=18),
+        {"tail_last_dep_delay": "float"},
+        description="The aircraft's latest departure delay from New York, known at that departure.",
     ),
     ViewSpec(
         "route_stats",

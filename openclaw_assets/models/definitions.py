@@ -1,0 +1,12 @@
+"""The model plane's definitions: training, evaluation and their gates."""
+
+import dagster as dg
+
+from openclaw_assets.models.assets import model_evaluation, trained_model
+from openclaw_assets.models.registry import MlflowStore
+from openclaw_assets.resources import warehouse
+
+defs = dg.Definitions(
+    assets=[trained_model, model_evaluation],
+    resources={"warehouse": warehouse, "mlflow_store": MlflowStore()},
+)

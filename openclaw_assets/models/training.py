@@ -1,0 +1,144 @@
+"""Training and evaluating the delay model as pure functions of the training set.
+
+The model is LightGBM (gradient-boosted trees): a single-row prediction costs about 0.1 ms
+against about 4 ms for scikit-learn's HistGradientBoosting, and the serving gateway pays that
+on every request. Deterministic settings make the same data and seed give the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from openclaw_assets.features.repo import VIEWS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LABEL = "delayed"
+REQUEST_FIELDS = ["day_of_week", "hour", "minute", "distance"]
+CATEGORICAL = ["carrier", "origin", "route", "plane_engine_type"]
+FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route", *[name for view in VIEWS for name in view.features]]
+BASELINE_FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route"]
+"""Raw columns only: what a flight's schedule says, no joined features."""
+SLICES = ["carrier", "origin", "month"]
+
+
+@dataclass
+class Prepared:
+    """Model inputs with categories fixed at training time, and the ranges seen in training."""
+
+    features: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def frame(self, data: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        out = data[self.features].copy()
+        for column in self.features:
+            if column in self.categories:
+                out[column] = pd.Categorical(out[column].astype(object), categories=self.categories[column])
+            else:
+                out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+        return out
+
+    def out_of_range(self, data: pd.DataFrame) -> pd.Series:
+        """Per row, the numeric features outside the training range (empty string if none)."""
+        import numpy as np
+        import pandas as pd
+
+        flags = pd.Series("", index=data.index, dtype=object)
+        for column, (low, high) in self.ranges.items():
+            values = pd.to_numeric(data[column], errors="coerce")
+            outside = ((values < low) | (values > high)).to_numpy()
+            if outside.any():
+                flags[outside] = np.where(flags[outside] == "", column, flags[outside] + "," + column)
+        return flags
+
+
+def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
+    import pandas as pd
+
+    prepared = Prepared(features=list(features))
+    for column in features:
+        if column in CATEGORICAL:
+            prepared.categories[column] = sorted(train[column].dropna().astype(str).unique().tolist())
+        else:
+            values = pd.to_numeric(train[column], errors="coerce").dropna()
+            if len(values):
+                prepared.ranges[column] = (float(values.min()), float(values.max()))
+    return prepared
+
+
+def fit(train: pd.DataFrame, prepared: Prepared, params: dict[str, Any], seed: int):
+    import lightgbm as lgb
+
+    model = lgb.LGBMClassifier(
+        **params, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1
+    )
+    model.fit(prepared.frame(train), train[LABEL].astype("int64"))
+    return model
+
+
+def predict(model, prepared: Prepared, data: pd.DataFrame):
+    return model.predict_proba(prepared.frame(data))[:, 1]
+
+
+def expected_calibration_error(labels, scores, bins: int = 10) -> float:
+    import numpy as np
+
+    labels = np.asarray(labels, dtype="float64")
+    scores = np.asarray(scores, dtype="float64")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            error += mask.mean() * abs(labels[mask].mean() - scores[mask].mean())
+    return float(error)
+
+
+def metrics(labels, scores) -> dict[str, float]:
+    import numpy as np
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    labels = np.asarray(labels)
+    scores = np.clip(np.asarray(scores, dtype="float64"), 1e-7, 1 - 1e-7)
+    both = len(np.unique(labels)) == 2
+    return {
+        "auc": float(roc_auc_score(labels, scores)) if both else float("nan"),
+        "log_loss": float(log_loss(labels, scores, labels=[0, 1])),
+        "brier": float(brier_score_loss(labels, scores)),
+        "calibration_error": expected_calibration_error(labels, scores),
+        "rows": float(len(labels)),
+        "positive_rate": float(labels.mean()) if len(labels) else float("nan"),
+    }
+
+
+def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
+    """AUC and calibration per carrier, origin and month, for slices with enough rows."""
+    import pandas as pd
+
+    frame = data[[*SLICES, LABEL]].assign(score=scores)
+    rows = []
+    for column in SLICES:
+        for value, group in frame.groupby(column, sort=True):
+            if len(group) < min_rows or group[LABEL].nunique() < 2:
+                continue
+            found = metrics(group[LABEL], group["score"])
+            rows.append(
+                {
+                    "slice": f"{column}={value}",
+                    "rows": len(group),
+                    "auc": found["auc"],
+                    "calibration_error": found["calibration_error"],
+                }
+            )
+    return pd.DataFrame(rows, columns=["slice", "rows", "auc", "calibration_error"])
+
+
+def split(frame: pd.DataFrame, months: list[str]) -> pd.DataFrame:
+    wanted = {int(m.split("-")[1]) for m in months}
+    return frame[frame["month"].isin(wanted)].reset_index(drop=True)

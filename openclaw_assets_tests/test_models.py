@@ -1,0 +1,191 @@
+"""The model plane with a real MLflow store (SQLite tracking and registry) and real Dagster runs.
+
+Models train on January 2013 and are evaluated on February (the session's two-month pipeline).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.models import assets as model_assets
+from openclaw_assets.models import training
+from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
+from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, run_job
+
+GATES = [
+    model_assets.QUALITY_FLOOR,
+    model_assets.NO_REGRESSION,
+    model_assets.SLICE_FLOOR,
+    model_assets.CALIBRATION,
+    model_assets.TRAINING_DATA_GATES,
+]
+
+
+def _train_and_evaluate(home: Path, gate_config: dict | None = None, train_config: dict | None = None):
+    run_config = {
+        "ops": {
+            "trained_model": {"config": {**FAST_TRAINING, **(train_config or {})}},
+            "model_evaluation": {"config": {**ONE_MONTH_GATES, **(gate_config or {})}},
+        }
+    }
+    return run_job(home, run_config=run_config, selection=["trained_model", "model_evaluation"])
+
+
+@pytest.fixture(scope="module")
+def trained_home(feature_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("models") / "home"
+    shutil.copytree(feature_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    result = _train_and_evaluate(home, train_config={})
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return home
+
+
+def test_the_challenger_is_registered_with_its_lineage(trained_home: Path):
+    store = MlflowStore(home=str(trained_home), profile="embedded")
+    client = store.client()
+    version = store.version_for(CHALLENGER)
+    assert version is not None
+    tags = version.tags
+    training_set = warehouse_file(trained_home, "features", "training_set", None)
+    import hashlib
+
+    assert tags["training_set_sha256"] == hashlib.sha256(training_set.read_bytes()).hexdigest()
+    assert tags["training_months"] == "2013-01..2013-01"
+    assert tags["holdout_months"] == "2013-02..2013-02"
+    assert tags["feature_service"] == "flight_delay_v1"
+    assert len(tags["dagster_run_id"]) == 36
+    run = client.get_run(version.run_id)
+    assert run.data.params["n_estimators"] == "80"
+    assert 0.5 < run.data.metrics["holdout_auc"] <= 1.0
+    assert "eval_calibration_error" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert "feature_importance.json" in artifacts and "evaluation" in artifacts
+
+
+def test_the_registered_model_scores_raw_rows_and_flags_out_of_range(trained_home: Path):
+    import mlflow
+
+    MlflowStore(home=str(trained_home), profile="embedded").client()
+    model = mlflow.pyfunc.load_model("models:/flight_delay@challenger")
+    rows = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None)).head(50)
+    scored = model.predict(rows[training.FEATURES])
+    assert scored["probability"].between(0, 1).all()
+    odd = rows[training.FEATURES].copy()
+    odd.loc[odd.index[0], "distance"] = 99_999.0
+    odd.loc[odd.index[1], "temp"] = -200.0
+    flagged = model.predict(odd)["out_of_range"]
+    assert flagged.iloc[0] == "distance" and "temp" in flagged.iloc[1]
+    assert (flagged.iloc[2:] == "").sum() >= 40  # ordinary rows are scored without a flag
+
+
+def test_training_is_reproducible(trained_home: Path):
+    frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
+    train, holdout = training.split(frame, ["2013-01"]), training.split(frame, ["2013-02"])
+    prepared = training.prepare(train, training.FEATURES)
+    params = {"n_estimators": 40, "learning_rate": 0.1, "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8}
+    first = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
+    second = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
+    np.testing.assert_array_equal(first, second)
+    assert training.metrics(holdout["delayed"], first) == training.metrics(holdout["delayed"], second)
+
+
+def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
+    result = run_job(
+        trained_home,
+        run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}},
+        selection=["model_evaluation"],
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("model_evaluation")[0].metadata
+    assert meta["holdout_auc"].value > meta["baseline_auc"].value
+    assert "carrier=UA" in meta["slices"].value and "origin=JFK" in meta["slices"].value
+    assert Path(meta["calibration_plot"].value).stat().st_size > 1000
+    assert 0 <= meta["out_of_range_share"].value < 0.2
+    gates = check_evaluations(result)
+    assert all(gates[f"model_evaluation:{g}"].passed for g in GATES)
+
+
+def test_a_model_trained_on_shuffled_labels_is_stopped(trained_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    path = warehouse_file(home, "features", "training_set", None)
+    frame = pd.read_parquet(path)
+    frame["delayed"] = frame["delayed"].sample(frac=1.0, random_state=1).to_numpy()
+    frame.to_parquet(path, index=False)
+    result = _train_and_evaluate(home)
+    assert not result.success
+    gates = check_evaluations(result)
+    assert not gates[f"model_evaluation:{model_assets.QUALITY_FLOOR}"].passed
+    assert gates[f"model_evaluation:{model_assets.QUALITY_FLOOR}"].metadata["auc"].value < 0.6
+
+
+def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    store = MlflowStore(home=str(home), profile="embedded")
+    good = store.version_for(CHALLENGER)
+    store.client().set_registered_model_alias("flight_delay", CHAMPION, good.version)
+    # a slice made bad: February's JFK labels inverted in the holdout
+    path = warehouse_file(home, "features", "training_set", None)
+    clean = path.read_bytes()
+    frame = pd.read_parquet(path)
+    bad = (frame["month"] == 2) & (frame["origin"] == "JFK")
+    frame.loc[bad, "delayed"] = 1 - frame.loc[bad, "delayed"]
+    frame.to_parquet(path, index=False)
+    result = _train_and_evaluate(home)
+    gates = check_evaluations(result)
+    assert not gates[f"model_evaluation:{model_assets.SLICE_FLOOR}"].passed
+    assert "origin=JFK" in gates[f"model_evaluation:{model_assets.SLICE_FLOOR}"].metadata["summary"].value
+    assert not result.success
+    # on clean data again, a challenger clearly worse than the champion is a regression
+    path.write_bytes(clean)
+    weaker = _train_and_evaluate(
+        home,
+        gate_config={"min_slice_auc": 0.0, "min_auc": 0.0, "max_calibration_error": 1.0},
+        train_config={"n_estimators": 2, "num_leaves": 2},
+    )
+    gate = check_evaluations(weaker)[f"model_evaluation:{model_assets.NO_REGRESSION}"]
+    assert not gate.passed and f"champion v{good.version}" in gate.metadata["summary"].value
+    assert not weaker.success
+    assert store.version_for(CHAMPION).version == good.version  # nothing here moves the champion
+
+
+def test_a_miscalibrated_model_is_stopped(trained_home: Path):
+    strict = run_job(
+        trained_home,
+        run_config={"ops": {"model_evaluation": {"config": {"max_calibration_error": 1e-6}}}},
+        selection=["model_evaluation"],
+    )
+    assert not check_evaluations(strict)[f"model_evaluation:{model_assets.CALIBRATION}"].passed
+    assert not strict.success
+
+
+def test_a_training_set_whose_gates_failed_stops_the_model(trained_home: Path, tmp_path: Path):
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    path = warehouse_file(home, "features", "carrier_stats", "2013-02")
+    table = pd.read_parquet(path)
+    table["carrier_stats__known_at"] = table["event_timestamp"] + pd.Timedelta(hours=3)  # a leak
+    table.to_parquet(path, index=False)
+    leaked = run_job(
+        home,
+        run_config={"ops": {"training_set": {"config": {"months": "2013-01:2013-02"}}}},
+        selection=["training_set"],
+    )
+    assert not leaked.success
+    result = run_job(
+        home, run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}}, selection=["model_evaluation"]
+    )
+    gate = check_evaluations(result)[f"model_evaluation:{model_assets.TRAINING_DATA_GATES}"]
+    assert not gate.passed and "point_in_time: FAILED" in gate.metadata["summary"].value
+    assert not result.success
