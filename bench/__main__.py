@@ -1,7 +1,8 @@
-"""``python -m bench``: every data plane benchmark in one go, then a combined summary.
+"""``python -m bench``: every data plane and feature plane benchmark in one go, then a combined summary.
 
 The landing zone is seeded once (untimed) and shared; the memory report reuses the
-full-year measurements of the ingest benchmark rather than running them twice.
+full-year measurements of the ingest benchmark rather than running them twice, and the
+features benchmark prepares its home from a copy of the same landing zone.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from bench import import_time, ingest, memory
+from bench import features, import_time, ingest, memory
 from bench._harness import command_line, fmt_ratio, format_table, heading, seeded_landing, write_result
 
 
@@ -19,10 +20,57 @@ def _row(measure: str, ours: str, ours_value: Any, peer: str, peer_value: Any, v
     return [measure, ours, ours_value, peer, peer_value, fmt_ratio(value)]
 
 
+def _feature_rows(plane: dict[str, Any]) -> list[list[Any]]:
+    training, mat, online, peaks = (plane[k] for k in ("training_set", "materialize", "online_reads", "memory"))
+    ours, peer = training["ours_subset"], training["peer_subset"]
+    rows = [
+        _row(
+            f"training set rows/s ({training['subset']['label']})",
+            "Feast + DuckDB",
+            round(ours["rows_per_s"]),
+            "Feast file store (dask)",
+            round(peer["rows_per_s"]) if "rows_per_s" in peer else "failed",
+            training["ratio"]["peer_vs_ours_time_subset"],
+        ),
+        _row(
+            "materialize rows/s (process)",
+            "store.materialize",
+            round(mat["ours"]["rows_per_s_wall"]),
+            "feast materialize CLI",
+            round(mat["cli"]["rows_per_s_wall"]),
+            mat["ratio"]["ours_vs_cli_rows_per_s_wall"],
+        ),
+    ]
+    redis = online.get("redis", {}).get("latency", {}).get("100")
+    sqlite = online["sqlite"]["latency"]["100"]
+    rows.append(
+        _row(
+            "online p50 ms (100 rows)",
+            "SQLite",
+            f"{sqlite['p50_ms']:.1f}",
+            "Redis",
+            f"{redis['p50_ms']:.1f}" if redis else "skipped",
+            sqlite["p50_ms"] / redis["p50_ms"] if redis else None,
+        )
+    )
+    rows.append(
+        _row(
+            "materialize peak RSS MiB",
+            "12 months",
+            round(peaks["figures"]["months_12"]["max_rss_mib"]),
+            "1 month",
+            round(peaks["figures"]["months_1"]["max_rss_mib"]),
+            peaks["ratio"]["year_vs_month_peak"],
+        )
+    )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every data plane benchmark.")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every benchmark.")
     parser.add_argument("--repeat", type=int, default=1, help="full-year ingestion measurements per path (default 1)")
     parser.add_argument("--import-runs", type=int, default=7, help="measured imports per side (default 7)")
+    parser.add_argument("--no-redis", action="store_true", help="skip the Redis part of the features benchmark")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -30,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     with seeded_landing() as seeded:
         throughput, children = ingest.run(seeded, repeat=max(1, args.repeat))
         peaks = memory.run(seeded, reuse=children)
+        plane = features.run(seeded=seeded, redis=None if args.no_redis else "127.0.0.1:6379")
     elapsed = time.perf_counter() - started
 
     paths, figures, import_sides = throughput["paths"], peaks["figures"], imports["sides"]
@@ -74,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             round(figures["peer_year"]["max_rss_mib"]),
             peaks["ratio"]["ours_vs_peer_peak"],
         ),
+        *_feature_rows(plane),
     ]
     heading("summary")
     print(format_table(["measure", "ours", "value", "peer", "value", "ours/peer"], rows))
@@ -84,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         "summary",
         {
             "elapsed_s": elapsed,
-            "ratios": {"ingest": throughput["ratio"], "import_time": imports["ratio"], "memory": peaks["ratio"]},
+            "ratios": {
+                "ingest": throughput["ratio"],
+                "import_time": imports["ratio"],
+                "memory": peaks["ratio"],
+                "features": {key: plane[key].get("ratio") for key in ("training_set", "materialize", "online_reads")}
+                | {"memory": plane["memory"]["ratio"]},
+            },
             "import_meets_target": imports["meets_target"],
         },
     )

@@ -87,11 +87,17 @@ def run_process(argv: Sequence[str], *, env: dict[str, str] | None = None, timeo
     return Child(list(argv), wall, rss_mib, process.returncode, stdout, stderr)
 
 
-def run_task(task: str, spec: dict[str, Any], *, timeout_s: float = 600.0) -> Child:
-    """Run one ``bench._tasks`` task in a fresh interpreter and attach the report it wrote."""
+def run_task(
+    task: str,
+    spec: dict[str, Any],
+    *,
+    timeout_s: float = 600.0,
+    module: str = "bench._tasks",
+) -> Child:
+    """Run one task of ``module`` (default ``bench._tasks``) in a fresh interpreter and attach the report it wrote."""
     with tempfile.TemporaryDirectory(prefix="openclaw-bench-report-") as scratch:
         report_path = Path(scratch) / "report.json"
-        argv = [PYTHON, "-m", "bench._tasks", task, json.dumps(spec), str(report_path)]
+        argv = [PYTHON, "-m", module, task, json.dumps(spec), str(report_path)]
         child = run_process(argv, env=dict(os.environ), timeout_s=timeout_s)
         if child.returncode != 0 or not report_path.exists():
             tail = "\n".join((child.stderr or child.stdout).strip().splitlines()[-15:])
