@@ -66,6 +66,12 @@ def _range_tags(months: list[str]) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
 
 
+def split_months(months: list[str]) -> tuple[list[str], list[str]]:
+    """Hold out the last sixth of the months (at least one): 2013-01..12 trains on Jan-Oct, holds out Nov-Dec."""
+    held = max(1, round(len(months) / 6))
+    return months[:-held], months[-held:]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     home = openclaw_home(args.home)
     os.environ["OPENCLAW_HOME"] = str(home)
@@ -77,11 +83,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from openclaw_assets.definitions import defs
 
-    job = defs.resolve_job_def(args.job)
+    job_name = args.job
+    if job_name == "openclaw_main" and len(months) < 2:
+        job_name = "openclaw_features"
+        print("one month cannot be split into training and holdout months: the model plane is left out", flush=True)
+    job = defs.resolve_job_def(job_name)
     run_config: dict = {"loggers": {"console": {"config": {"log_level": args.log_level}}}}
+    ops: dict = {}
     if job.graph.has_node_named("training_set"):
-        run_config["ops"] = {"training_set": {"config": {"months": f"{months[0]}:{months[-1]}"}}}
-    print(f"running {args.job} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
+        ops["training_set"] = {"config": {"months": f"{months[0]}:{months[-1]}"}}
+    if job.graph.has_node_named("trained_model"):
+        train, holdout = split_months(months)
+        ops["trained_model"] = {
+            "config": {"train_months": f"{train[0]}:{train[-1]}", "holdout_months": f"{holdout[0]}:{holdout[-1]}"}
+        }
+    if ops:
+        run_config["ops"] = ops
+    print(f"running {job_name} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
         return _report(result, home)

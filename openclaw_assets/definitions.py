@@ -15,6 +15,11 @@ main_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="The whole pipeline for a range of months, in one run.",
 )
+features_job = dg.define_asset_job(
+    "openclaw_features",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models"),
+    description="Ingestion and the feature plane, without training (a range too short to hold out a month).",
+)
 
 # One process per run: on two cores, a subprocess per step costs an import of the code
 # location each (seconds) and buys no parallelism worth having.
@@ -22,5 +27,5 @@ defs = dg.Definitions.merge(
     data_plane.defs,
     feature_plane.defs,
     model_plane.defs,
-    dg.Definitions(jobs=[main_job], executor=dg.in_process_executor),
+    dg.Definitions(jobs=[main_job, features_job], executor=dg.in_process_executor),
 )

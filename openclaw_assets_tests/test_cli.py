@@ -49,6 +49,7 @@ def test_seed_and_run_one_month_then_status(tmp_path: Path):
     assert landing_file(tmp_path, "flights", "2013-01", "csv").exists()
     ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-01:2013-01"], tmp_path)
     assert ran.returncode == 0, ran.stderr
+    assert "the model plane is left out" in ran.stdout
     for gate in ("validated_flights:row_accounting", "training_set:point_in_time", "online_features:online_freshness"):
         assert f"check pass  {gate}" in ran.stdout
     assert "succeeded" in ran.stdout
@@ -114,3 +115,12 @@ def test_dagster_definitions_validate(tmp_path: Path):
     (tmp_path / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     out = _run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_run_splits_its_own_range_into_training_and_holdout_months():
+    from openclaw_assets.cli import split_months
+
+    year = [f"2013-{m:02d}" for m in range(1, 13)]
+    assert split_months(year) == (year[:10], year[10:])
+    assert split_months(year[:2]) == (["2013-01"], ["2013-02"])
+    assert split_months(year[:6]) == (year[:5], ["2013-06"])
