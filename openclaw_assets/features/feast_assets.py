@@ -9,7 +9,7 @@ from pydantic import Field
 from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features import checks
-from openclaw_assets.features.assets import FLIGHT_VIEWS, month_bounds
+from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS, month_bounds
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
 from openclaw_assets.features.store import FeastStore
 from openclaw_assets.lib.reporting import check_results, file_metadata
@@ -77,7 +77,7 @@ def _registry_specs(store) -> dict[str, bytes]:
     group_name="features",
     deps=FEATURE_TABLES,
     kinds={"feast"},
-    code_version="features-1",
+    code_version=CODE_VERSION,
     description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
 )
 def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.MaterializeResult:
@@ -180,7 +180,7 @@ def newest_validated_end(home: Path):
     group_name="features",
     deps=["feast_registry", *PARTITIONED_VIEWS, "aircraft"],
     kinds={"feast"},
-    code_version="features-1",
+    code_version=CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(
             checks.ONLINE_PARITY,
@@ -289,7 +289,7 @@ def labelled_flights(home: Path, months: list[str]):
     group_name="features",
     deps=["feast_registry", dg.AssetDep("validated_flights"), *FEATURE_TABLES],
     kinds={"feast", "parquet"},
-    code_version="features-1",
+    code_version=CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(
             checks.POINT_IN_TIME,
