@@ -5,6 +5,7 @@ Feast offline store's sources. Rolling windows reach back up to 30 days, so the 
 features of a month read the two previous validated partitions through a partition mapping.
 """
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ class FeatureQualityConfig(dg.Config):
     )
 
 
+@functools.lru_cache(maxsize=4)
 def load_baseline(path: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """The stored baseline (read once per process and path)."""
     return json.loads(Path(path or BASELINE_FILE).read_text())
 
 
