@@ -28,17 +28,28 @@ EXPECTED_GRAPH = {
     "tail_recent": ["validated_flights"],
     "weather_hourly": ["validated_weather"],
     "aircraft": ["planes"],
-    "feast_registry": ["aircraft", "carrier_stats", "origin_stats", "route_stats", "weather_hourly"],
-    "online_features": ["aircraft", "carrier_stats", "feast_registry", "origin_stats", "route_stats", "weather_hourly"],
+    "feast_registry": ["aircraft", "carrier_stats", "origin_stats", "route_stats", "tail_recent", "weather_hourly"],
+    "online_features": [
+        "aircraft",
+        "carrier_stats",
+        "feast_registry",
+        "origin_stats",
+        "route_stats",
+        "tail_recent",
+        "weather_hourly",
+    ],
     "training_set": [
         "aircraft",
         "carrier_stats",
         "feast_registry",
         "origin_stats",
         "route_stats",
+        "tail_recent",
         "validated_flights",
         "weather_hourly",
     ],
+    "trained_model": ["training_set"],
+    "model_evaluation": ["trained_model"],
 }
 
 
@@ -64,7 +75,7 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
         for gate in ("row_accounting", "quarantine_rate", "key_uniqueness"):
             assert specs[f"{table}:{gate}"].blocking
     assert not specs["validated_flights:dest_reference_coverage"].blocking
-    for view in ("carrier_stats", "origin_stats", "route_stats", "weather_hourly", "aircraft"):
+    for view in ("carrier_stats", "origin_stats", "route_stats", "tail_recent", "weather_hourly", "aircraft"):
         assert specs[f"{view}:null_rate_and_range"].blocking
     for gate in ("online_offline_parity", "online_freshness"):
         assert specs[f"online_features:{gate}"].blocking

@@ -102,6 +102,7 @@ def test_registry_online_store_and_gates_on_postgres_and_redis(scaleout):
             "carrier_stats",
             "origin_stats",
             "route_stats",
+            "tail_recent",
             "weather_hourly",
         ]
     # the online values live in Redis, and match the latest offline values
