@@ -1,8 +1,9 @@
 """``python -m bench``: every data plane and feature plane benchmark in one go, then a combined summary.
 
 The landing zone is seeded once (untimed) and shared; the memory report reuses the
-full-year measurements of the ingest benchmark rather than running them twice, and the
-features benchmark prepares its home from a copy of the same landing zone.
+full-year measurements of the ingest benchmark rather than running them twice, and one
+feature-plane home is prepared from a copy of the same landing zone for the features
+benchmark and the training benchmark (which copies its training set).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from bench import features, import_time, ingest, memory
+from bench import features, import_time, ingest, memory, training
 from bench._harness import command_line, fmt_ratio, format_table, heading, seeded_landing, write_result
 
 
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     with seeded_landing() as seeded:
         throughput, children = ingest.run(seeded, repeat=max(1, args.repeat))
         peaks = memory.run(seeded, reuse=children)
-        plane = features.run(seeded=seeded, redis=None if args.no_redis else "127.0.0.1:6379")
+        with features.prepared_home(seeded) as prepared:
+            plane = features.run(prepared=prepared, redis=None if args.no_redis else "127.0.0.1:6379")
+            model = training.run(prepared=prepared)
     elapsed = time.perf_counter() - started
 
     paths, figures, import_sides = throughput["paths"], peaks["figures"], imports["sides"]
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             peaks["ratio"]["ours_vs_peer_peak"],
         ),
         *_feature_rows(plane),
+        *training.figures(model),
     ]
     heading("summary")
     print(format_table(["measure", "ours", "value", "peer", "value", "ours/peer"], rows))
@@ -140,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                 "memory": peaks["ratio"],
                 "features": {key: plane[key].get("ratio") for key in ("training_set", "materialize", "online_reads")}
                 | {"memory": plane["memory"]["ratio"]},
+                "training": model["ratio"],
             },
             "import_meets_target": imports["meets_target"],
+            "training_same_auc": model["model_check"]["same_auc"],
         },
     )
     print(f"wrote {path}")
