@@ -121,7 +121,6 @@ FIELDS: dict[str, tuple[Field, ...]] = {
     PLANES.name: PLANE_FIELDS,
 }
 
-FLIGHT_STATUSES = ("arrived", "diverted", "cancelled")
 _DTYPES = {"int": "Int64", "float": "Float64", "str": "string[pyarrow]", "timestamp": "datetime64[us, UTC]"}
 
 

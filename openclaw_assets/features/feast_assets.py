@@ -18,20 +18,6 @@ from openclaw_assets.resources import Warehouse
 FEATURE_TABLES = [*FLIGHT_VIEWS, "weather_hourly", "aircraft"]
 PARTITIONED_VIEWS = [v.name for v in VIEWS if v.partitioned]
 PARITY_SAMPLE = 25
-TRAINING_COLUMNS = [
-    "flight_id",
-    "carrier",
-    "origin",
-    "route",
-    "tailnum",
-    "event_timestamp",
-    "delayed",
-    "month",
-    "day_of_week",
-    "hour",
-    "minute",
-    "distance",
-]
 
 
 BOOKKEEPING = {"meta", "created_timestamp", "last_updated_timestamp", "materialization_intervals"}

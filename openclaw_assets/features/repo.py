@@ -99,15 +99,6 @@ def source_dir(home: Path, view: str) -> Path:
     return warehouse_file(home, "features", view, None).parent
 
 
-def feature_refs(views: tuple[ViewSpec, ...] = VIEWS, with_known_at: bool = True) -> list[str]:
-    refs = []
-    for view in views:
-        refs += [f"{view.name}:{feature}" for feature in view.features]
-        if with_known_at:
-            refs.append(f"{view.name}:{known_at_column(view.name)}")
-    return refs
-
-
 def build_objects(home: Path) -> list[Any]:
     """Entities, file sources over the warehouse's feature tables, views and the feature service."""
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
