@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import os
 import sys
 import time
@@ -19,6 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from bench._harness import task_main
 
 Report = dict[str, Any]
 
@@ -391,15 +392,5 @@ TASKS: dict[str, Callable[[dict[str, Any]], Report]] = {
 }
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] not in TASKS:
-        print(f"usage: python -m bench._feature_tasks {{{','.join(TASKS)}}} SPEC_JSON REPORT_PATH", file=sys.stderr)
-        return 2
-    task, spec, report_path = argv
-    report = TASKS[task](json.loads(spec))
-    Path(report_path).write_text(json.dumps(report))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(task_main("bench._feature_tasks", TASKS, sys.argv[1:]))

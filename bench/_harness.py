@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,3 +216,13 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
 
 def heading(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
+
+
+def task_main(module: str, tasks: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]], argv: list[str]) -> int:
+    """Entry point of a child task module: ``python -m MODULE TASK SPEC_JSON REPORT_PATH``."""
+    if len(argv) != 3 or argv[0] not in tasks:
+        print(f"usage: python -m {module} {{{','.join(tasks)}}} SPEC_JSON REPORT_PATH", file=sys.stderr)
+        return 2
+    task, spec, report_path = argv
+    Path(report_path).write_text(json.dumps(tasks[task](json.loads(spec))))
+    return 0

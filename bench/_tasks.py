@@ -8,13 +8,14 @@ report. The whole-process wall time and peak memory are taken by the parent.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench._harness import task_main
 
 Report = dict[str, Any]
 
@@ -217,15 +218,5 @@ TASKS: dict[str, Callable[[dict[str, Any]], Report]] = {
 }
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[0] not in TASKS:
-        print(f"usage: python -m bench._tasks {{{','.join(TASKS)}}} SPEC_JSON REPORT_PATH", file=sys.stderr)
-        return 2
-    task, spec, report_path = argv
-    report = TASKS[task](json.loads(spec))
-    Path(report_path).write_text(json.dumps(report))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(task_main("bench._tasks", TASKS, sys.argv[1:]))
