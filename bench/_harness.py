@@ -171,18 +171,12 @@ def command_line() -> str:
 
 def environment() -> dict[str, Any]:
     """Where the figures were measured: interpreter, machine, library versions and source revision."""
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "libraries": versions,
+        "libraries": versions(LIBRARIES),
         "git": _git_revision(),
     }
 
@@ -226,3 +220,19 @@ def task_main(module: str, tasks: Mapping[str, Callable[[dict[str, Any]], dict[s
     task, spec, report_path = argv
     Path(report_path).write_text(json.dumps(tasks[task](json.loads(spec))))
     return 0
+
+
+def load_average() -> float:
+    """The 1-minute load average (NaN where the platform has none): how busy the cores were."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def versions(names: Sequence[str]) -> dict[str, str | None]:
+    """Installed versions of the named distributions (None where one is missing)."""
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found

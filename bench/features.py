@@ -39,7 +39,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +49,11 @@ from bench._harness import (
     fmt_ratio,
     format_table,
     heading,
+    load_average,
     ratio,
     run_process,
     run_task,
+    versions,
     write_result,
 )
 
@@ -618,20 +619,6 @@ def figures(summary: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def _versions(names: tuple[str, ...]) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def _load() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
 def run(
     seeded: Path | None = None,
     prepared: Path | None = None,
@@ -643,7 +630,7 @@ def run(
 ) -> dict[str, Any]:
     """Prepare (or reuse) a home, take every feature plane measurement, print and write ``results/features.json``."""
     heading("features: training set, online materialization, online reads, memory")
-    started, load_before = time.perf_counter(), _load()
+    started, load_before = time.perf_counter(), load_average()
     with prepared_home(seeded, prepared, full_run) as source:
         measured = time.perf_counter()
         summary: dict[str, Any] = {"training_set": measure_training(source, dask_days)}
@@ -656,8 +643,8 @@ def run(
         print(render_memory(summary["memory"]), flush=True)
     summary["elapsed_s"] = time.perf_counter() - started
     summary["measuring_s"] = time.perf_counter() - measured
-    summary["load_average_1m"] = {"start": load_before, "end": _load()}
-    summary["feature_libraries"] = _versions(("feast", "dask", "duckdb", "ibis-framework", "redis"))
+    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
+    summary["feature_libraries"] = versions(("feast", "dask", "duckdb", "ibis-framework", "redis"))
     heading("features: figures")
     print(format_table(["measure", "ours", "value", "peer", "value", "ratio"], figures(summary)))
     print(

@@ -26,14 +26,12 @@ Run alone: ``python -m bench.training [--prepared HOME] [--repeat N]``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +42,11 @@ from bench._harness import (
     fmt_ratio,
     format_table,
     heading,
+    load_average,
     median,
     ratio,
     run_task,
+    versions,
     write_result,
 )
 from bench._training_tasks import HOLDOUT_MONTHS, PARAMS, SEED, TRAIN_MONTHS
@@ -354,32 +354,18 @@ def figures(summary: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
-def _load() -> float:
-    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def _versions(names: tuple[str, ...]) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def run(prepared: Path | None = DEFAULT_PREPARED, seeded: Path | None = None, repeat: int = 1) -> dict[str, Any]:
     """Measure, print and write ``bench/results/training.json``."""
     heading("training: the delay model over the full year, ours vs a plain LightGBM script")
-    started, load_before = time.perf_counter(), _load()
+    started, load_before = time.perf_counter(), load_average()
     with source_home(prepared, seeded) as source, template_home(source) as template:
         children, check = measure(template, repeat)
         source_name = str(source)
     summary = summarise(children, check)
     summary["source_home"] = source_name
     summary["elapsed_s"] = time.perf_counter() - started
-    summary["load_average_1m"] = {"start": load_before, "end": _load()}
-    summary["model_libraries"] = _versions(("lightgbm", "mlflow", "scikit-learn"))
+    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
+    summary["model_libraries"] = versions(("lightgbm", "mlflow", "scikit-learn"))
     print(render(summary))
     print(
         f"training benchmark: {summary['elapsed_s']:.0f}s; 1-minute load average {load_before:.1f} at the start,"
