@@ -168,6 +168,63 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from openclaw_assets.compute.gateway import server
+    from openclaw_assets.compute.gateway.auth import TokenError, Tokens, default_token_file
+
+    home = openclaw_home(args.home)
+    os.environ["OPENCLAW_HOME"] = str(home)
+    endpoint_file = Path(args.endpoint_file) if args.endpoint_file else server.default_endpoint_file(home)
+    running = server.read_endpoint(endpoint_file)
+    if args.stop:
+        if running is None:
+            print("no gateway is running")
+            return 0
+        server.stop(int(running["pid"]))
+        endpoint_file.unlink(missing_ok=True)
+        print(f"stopped the gateway at {running['url']} (pid {running['pid']})")
+        return 0
+    try:
+        Tokens.load(home)  # refuse to start on a bad token setup, before binding anything
+    except TokenError as exc:
+        raise CliError(str(exc)) from None
+    if args.background:
+        if running is not None:
+            raise CliError(
+                f"a gateway is already running at {running['url']} (pid {running['pid']}); "
+                "`openclaw serve --stop` first"
+            )
+        process = server.start_background(home, args.host, args.port, endpoint_file, args.pin)
+        try:
+            found = server.wait_ready(endpoint_file, process, args.wait)
+        except RuntimeError as exc:
+            server.stop(process.pid)
+            raise CliError(f"{exc} (log: {server.gateway_dir(home) / 'gateway.log'})") from None
+        token = default_token_file(home, "predict")
+        print(f"gateway ready at {found['url']} (pid {found['pid']}, log {server.gateway_dir(home) / 'gateway.log'})")
+        print(_how_to_call(found["url"], token if token.exists() else None))
+        print("  stop it:   openclaw serve --stop")
+        return 0
+    try:
+        server.serve(home, args.host, args.port, endpoint_file, args.pin)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    return 0
+
+
+def _how_to_call(url: str, token_file: Path | None) -> str:
+    token = f"$(cat {token_file})" if token_file else "$OPENCLAW_GATEWAY_PREDICT_TOKEN"
+    body = (
+        '{"flights": [{"flight_id": "UA1545-2013-12-01", "carrier": "UA", "origin": "EWR", "dest": "IAH", '
+        '"tailnum": "N14228", "scheduled_departure": "2013-12-01T06:30:00", "distance": 1400}]}'
+    )
+    return (
+        f'  call it:   curl -s {url}/v1/predict -H "Authorization: Bearer {token}" '
+        f"-H 'Content-Type: application/json' -d '{body}'\n"
+        f"  API docs:  {url}/docs  (OpenAPI at {url}/openapi.json; metrics at {url}/metrics)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openclaw",
@@ -194,6 +251,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="list the warehouse's tables with partitions and row counts")
     status.set_defaults(func=cmd_status)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the serving gateway (POST /v1/predict) on the champion model",
+        description="Serve predictions over HTTP: features from the Feast online store, the model from the "
+        "MLflow registry by alias (champion; challenger under an A/B split). Tokens come from "
+        "OPENCLAW_GATEWAY_PREDICT_TOKEN / OPENCLAW_GATEWAY_ADMIN_TOKEN (or their _FILE variants), else from "
+        "$OPENCLAW_HOME/secrets/gateway-<role>.token, created on first start.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument(
+        "--background", action="store_true", help="start detached, wait until ready, print how to call it"
+    )
+    serve.add_argument("--stop", action="store_true", help="stop the gateway started with --background")
+    serve.add_argument("--wait", type=float, default=180.0, help="seconds --background waits for readiness")
+    serve.add_argument("--pin", choices=["challenger"], help="serve only the challenger (staging validation)")
+    serve.add_argument(
+        "--endpoint-file", help="where to record the URL and pid (default $OPENCLAW_HOME/gateway/endpoint.json)"
+    )
+    serve.set_defaults(func=cmd_serve)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1")

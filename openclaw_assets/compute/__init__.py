@@ -1,0 +1,1 @@
+"""The compute plane: batch scoring, staging validation, deployment, A/B results, the gateway."""

@@ -1,0 +1,114 @@
+"""The gateway's HTTP contract: request and response bodies, and the limits on them.
+
+Only pydantic here, so the CLI can print the contract without loading the model stack.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_ROWS = 1000
+"""Rows per request; more gets 413."""
+MAX_BODY_BYTES = 1_048_576
+"""Request body ceiling; more gets 413."""
+CODE = re.compile(r"^[A-Z0-9]{2,3}$")
+TAILNUM = re.compile(r"^[A-Z0-9]{1,8}$")
+
+
+class Flight(BaseModel):
+    """One flight to score: its entity keys and the fields known when the request is made."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    flight_id: str = Field(
+        min_length=1, max_length=64, description="The caller's id for the flight; echoed back and logged."
+    )
+    carrier: str = Field(description="Two-letter carrier code, e.g. `UA`.", examples=["UA"])
+    origin: str = Field(description="Origin airport (FAA code), e.g. `EWR`.", examples=["EWR"])
+    dest: str = Field(description="Destination airport (FAA code), e.g. `IAH`.", examples=["IAH"])
+    tailnum: str | None = Field(default=None, description="Aircraft tail number; omit if not yet assigned.")
+    scheduled_departure: datetime = Field(
+        description="Scheduled departure. Without a UTC offset it is read as New York local time.",
+        examples=["2013-12-01T06:30:00"],
+    )
+    distance: float = Field(ge=0, le=10_000, description="Great-circle distance in miles.", examples=[1400])
+    request_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Key for the sticky A/B assignment (e.g. a session); defaults to `flight_id`.",
+    )
+
+    @field_validator("carrier", "origin", "dest")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        value = value.upper()
+        if not CODE.match(value):
+            raise ValueError("must be a 2-3 character code of letters and digits")
+        return value
+
+    @field_validator("tailnum")
+    @classmethod
+    def _tailnum(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.upper()
+        if not TAILNUM.match(value):
+            raise ValueError("must be 1-8 letters and digits")
+        return value
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flights: list[Flight] = Field(min_length=1, description=f"One or more flights (at most {MAX_ROWS} per request).")
+
+
+class Prediction(BaseModel):
+    flight_id: str
+    probability: float = Field(description="Probability that the flight arrives more than 15 minutes late.")
+    decision: Literal["delayed", "on_time"] = Field(description="`delayed` when probability >= the threshold.")
+    threshold: float
+    model_version: str = Field(description="The registered model version that made this prediction.")
+    variant: Literal["champion", "challenger"]
+    risk_flag: bool = Field(description="True when any feature was missing or outside the training range.")
+    out_of_range: list[str] = Field(description="Numeric features outside the range seen in training.")
+    missing_features: list[str] = Field(
+        description="Feature views with no online value for this flight's entity (unknown or expired)."
+    )
+
+
+class PredictResponse(BaseModel):
+    model_name: str
+    request_id: str
+    predictions: list[Prediction]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    detail: str | list | None = None
+
+
+class VersionStats(BaseModel):
+    version: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class StatusResponse(BaseModel):
+    model_name: str
+    champion: str | None
+    challenger: str | None
+    challenger_share: float
+    pinned: str | None
+    window_seconds: float
+    versions: list[VersionStats]
+    loaded_at: str
+    started_at: str

@@ -1,0 +1,315 @@
+"""What the gateway serves: models resolved by alias, features read online, rows scored.
+
+A ``Snapshot`` (champion, challenger, split) is immutable. The refresher builds a new one
+when an alias or the deployment record changes, loading any new version first, and then
+swaps one reference; a request holds the snapshot it started with, so a switch never fails
+a request in flight. Loaded versions stay cached, so going back to a previous champion
+(a rollback) costs no load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from openclaw_assets.compute import record
+from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
+from openclaw_assets.models.registry import CHALLENGER, CHAMPION
+
+log = logging.getLogger("openclaw.gateway")
+LOCAL_TZ = "America/New_York"
+UNKNOWN = "UNKNOWN"
+CACHED_VERSIONS = 4
+
+
+class Compiled:
+    """The model's own preprocessing, compiled to plain arrays for the request path.
+
+    Same inputs and outputs as ``FlightDelayModel.predict`` (categories mapped to the codes
+    LightGBM saw in training, unknown ones to missing; the same training ranges), without
+    building a pandas frame per request: a single row scores in well under a millisecond.
+    """
+
+    def __init__(self, python_model: Any) -> None:
+        import numpy as np
+
+        prepared = python_model.prepared
+        self.booster = python_model.model.booster_
+        self.features = list(prepared.features)
+        self.codes = {c: {v: float(i) for i, v in enumerate(cats)} for c, cats in prepared.categories.items()}
+        ranged = [c for c in self.features if c in prepared.ranges]
+        self.ranged = ranged
+        self.ranged_index = np.array([self.features.index(c) for c in ranged], dtype=np.int64)
+        self.low = np.array([prepared.ranges[c][0] for c in ranged])
+        self.high = np.array([prepared.ranges[c][1] for c in ranged])
+
+    def matrix(self, columns: dict[str, list]) -> Any:
+        import numpy as np
+
+        rows = len(next(iter(columns.values())))
+        out = np.empty((rows, len(self.features)), dtype=np.float64)
+        nan = float("nan")
+        for j, name in enumerate(self.features):
+            values = columns[name]
+            codes = self.codes.get(name)
+            if codes is not None:
+                out[:, j] = [codes.get(v, nan) if v is not None else nan for v in values]
+            else:
+                out[:, j] = [nan if v is None else v for v in values]
+        return out
+
+    def predict(self, columns: dict[str, list]) -> tuple[Any, list[str]]:
+        import numpy as np
+
+        x = self.matrix(columns)
+        probability = self.booster.predict(x, num_threads=1)
+        values = x[:, self.ranged_index]
+        with np.errstate(invalid="ignore"):
+            outside = (values < self.low) | (values > self.high)
+        flags = [",".join(self.ranged[k] for k in np.flatnonzero(row)) for row in outside]
+        return probability, flags
+
+
+@dataclass(frozen=True)
+class Served:
+    version: str
+    python_model: Any  # FlightDelayModel: .model (LightGBM) and .prepared
+    compiled: Compiled
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    champion: Served | None
+    challenger: Served | None
+    challenger_share: float
+    pinned: str | None
+    loaded_at: str
+
+    def route(self, key: str) -> tuple[str, Served]:
+        """Sticky assignment: the same key always lands on the same variant for a given split."""
+        if self.pinned == CHALLENGER and self.challenger is not None:
+            return CHALLENGER, self.challenger
+        if self.champion is None:
+            raise NotReady("no champion model is registered")
+        if self.challenger is not None and self.challenger_share > 0 and bucket(key) < self.challenger_share:
+            return CHALLENGER, self.challenger
+        return CHAMPION, self.champion
+
+
+class NotReady(Exception):
+    """The gateway cannot answer yet (no model, no feature store); served as 503."""
+
+
+def bucket(key: str) -> float:
+    """A uniform number in [0, 1) from the key."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass
+class Window:
+    """Per-version outcomes over the last ``seconds``: the rollback sensor's live signal."""
+
+    seconds: float = 60.0
+    events: dict[str, deque] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, version: str, latency: float, error: bool) -> None:
+        with self.lock:
+            self.events.setdefault(version, deque(maxlen=50_000)).append((time.monotonic(), latency, error))
+
+    def stats(self) -> list[dict[str, Any]]:
+        import numpy as np
+
+        cutoff = time.monotonic() - self.seconds
+        out = []
+        with self.lock:
+            items = {v: [e for e in q if e[0] >= cutoff] for v, q in self.events.items()}
+        for version, events in sorted(items.items()):
+            latencies = np.array([e[1] for e in events]) * 1000
+            errors = sum(1 for e in events if e[2])
+            out.append(
+                {
+                    "version": version,
+                    "requests": len(events),
+                    "errors": errors,
+                    "error_rate": errors / len(events) if events else 0.0,
+                    "p50_ms": float(np.percentile(latencies, 50)) if len(events) else None,
+                    "p99_ms": float(np.percentile(latencies, 99)) if len(events) else None,
+                }
+            )
+        return out
+
+
+class Runtime:
+    """Holds the current snapshot, the feature store and the model cache for one gateway process."""
+
+    def __init__(self, home: Path, pin: str | None = None, poll_seconds: float = 2.0) -> None:
+        self.home = home
+        self.pin = pin
+        self.poll_seconds = poll_seconds
+        self.snapshot: Snapshot | None = None
+        self.store: Any = None
+        self.service: Any = None
+        self.last_error: str | None = None
+        self.model_name = ""
+        self._client: Any = None
+        self._cache: dict[str, Served] = {}
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_swap: Any = None
+
+    # --- start and stop -------------------------------------------------------------------
+    def open(self) -> None:
+        from openclaw_assets.features.store import FeastStore
+        from openclaw_assets.models.registry import MlflowStore
+
+        mlflow_store = MlflowStore(home=str(self.home))
+        self.model_name = mlflow_store.model_name
+        self._client = mlflow_store.client()
+        self.store = FeastStore(home=str(self.home)).open()
+        try:
+            self.service = self.store.get_feature_service(FEATURE_SERVICE)
+        except Exception as exc:  # feast raises its own not-found types
+            raise NotReady(f"feature service {FEATURE_SERVICE} is not registered: materialize feast_registry") from exc
+        self.refresh()
+        self.warm()
+
+    def warm(self) -> None:
+        """One read and one score before the first request, so that it does not pay for first use."""
+        from datetime import datetime as _dt
+
+        from openclaw_assets.compute.gateway.contract import Flight
+        from openclaw_assets.models.training import FEATURES
+
+        flight = Flight(
+            flight_id="warm-up",
+            carrier="UA",
+            origin="EWR",
+            dest="IAH",
+            scheduled_departure=_dt(2013, 12, 1, 6),
+            distance=1400,
+        )
+        features = self.features([flight])
+        snapshot = self.snapshot
+        served = snapshot and (snapshot.challenger if snapshot.pinned else snapshot.champion)
+        if served is not None:
+            score(served, {**request_fields([flight]), **{k: v for k, v in features.items() if k in FEATURES}})
+
+    def start_polling(self) -> None:
+        self._thread = threading.Thread(target=self._poll, name="openclaw-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # keep serving the last good snapshot
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("refresh failed, still serving the previous snapshot: %s", self.last_error)
+
+    # --- resolving aliases ----------------------------------------------------------------
+    def _alias(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self._client.get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def _load(self, version: str) -> Served:
+        if version not in self._cache:
+            import mlflow
+
+            started = time.perf_counter()
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
+            python_model = pyfunc.unwrap_python_model()
+            self._cache[version] = Served(version, python_model, Compiled(python_model))
+            log.info("loaded %s v%s in %.2fs", self.model_name, version, time.perf_counter() - started)
+            while len(self._cache) > CACHED_VERSIONS:
+                self._cache.pop(next(iter(self._cache)))
+        return self._cache[version]
+
+    def refresh(self) -> Snapshot:
+        """Re-resolve the aliases and the split; swap in a new snapshot if anything changed."""
+        with self._refresh_lock:
+            champion_v = self._alias(CHAMPION)
+            challenger_v = self._alias(CHALLENGER)
+            current = record.read_current(self.home) or {}
+            # live A/B traffic only for the challenger the deployment step validated
+            share = float(current.get("challenger_share") or 0.0)
+            if challenger_v is None or str(current.get("challenger")) != challenger_v or challenger_v == champion_v:
+                share = 0.0
+            if not (share > 0 or self.pin):
+                challenger_v = None  # no traffic for it: do not load it
+            old = self.snapshot
+            wanted = (champion_v, challenger_v, share)
+            if old is not None and wanted == (
+                old.champion.version if old.champion else None,
+                old.challenger.version if old.challenger else None,
+                old.challenger_share,
+            ):
+                return old
+            champion = self._load(champion_v) if champion_v else None
+            challenger = self._load(challenger_v) if challenger_v else None
+            self.snapshot = Snapshot(
+                champion, challenger, share, self.pin, datetime.now(UTC).isoformat(timespec="milliseconds")
+            )
+            self.last_error = None
+            log.info("serving champion=%s challenger=%s share=%.2f pin=%s", champion_v, challenger_v, share, self.pin)
+            if self.on_swap:
+                self.on_swap(self.snapshot)
+            return self.snapshot
+
+    # --- features and scoring -------------------------------------------------------------
+    def features(self, flights: list[Any]) -> dict[str, list]:
+        rows = [
+            {
+                "carrier": f.carrier,
+                "origin": f.origin,
+                "route": f"{f.origin}-{f.dest}",
+                "tailnum": f.tailnum or UNKNOWN,
+            }
+            for f in flights
+        ]
+        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+
+
+def request_fields(flights: list[Any]) -> dict[str, list]:
+    """day_of_week, hour and minute of the scheduled departure in New York time, as in training."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(LOCAL_TZ)
+    local = [
+        f.scheduled_departure if f.scheduled_departure.tzinfo is None else f.scheduled_departure.astimezone(zone)
+        for f in flights
+    ]
+    return {
+        "day_of_week": [t.weekday() for t in local],
+        "hour": [t.hour for t in local],
+        "minute": [t.minute for t in local],
+        "distance": [f.distance for f in flights],
+        "carrier": [f.carrier for f in flights],
+        "origin": [f.origin for f in flights],
+        "route": [f"{f.origin}-{f.dest}" for f in flights],
+    }
+
+
+def missing_views(features: dict[str, list], row: int) -> list[str]:
+    return [view.name for view in VIEWS if features.get(known_at_column(view.name), [None] * (row + 1))[row] is None]
+
+
+def score(served: Served, columns: dict[str, list]) -> tuple[Any, list[str]]:
+    """Probabilities and out-of-range flags (comma-separated feature names) for columns of inputs."""
+    return served.compiled.predict(columns)
