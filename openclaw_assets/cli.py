@@ -102,7 +102,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"running {job_name} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
-        return _report(result, home)
+        code = _report(result, home)
+    if code == 0 and args.serve and job.graph.has_node_named("production_deployment"):
+        code = _serve_champion(home, args.port)
+    return code
+
+
+def _serve_champion(home: Path, port: int) -> int:
+    """After a run that deployed a champion: make sure a gateway serves it, and say how to call it."""
+    from openclaw_assets.compute.gateway import server
+    from openclaw_assets.compute.gateway.auth import default_token_file
+    from openclaw_assets.models.registry import CHAMPION, MlflowStore
+
+    champion = MlflowStore(home=str(home)).version_for(CHAMPION)
+    if champion is None:
+        print("no champion model was deployed: nothing to serve")
+        return 0
+    print()
+    running = server.read_endpoint(server.default_endpoint_file(home))
+    if running is not None:
+        print(
+            f"the gateway at {running['url']} (pid {running['pid']}) switches to champion v{champion.version} by itself"
+        )
+        url = running["url"]
+    else:
+        process = server.start_background(home, port=port)
+        try:
+            found = server.wait_ready(server.default_endpoint_file(home), process, 180)
+        except RuntimeError as exc:
+            server.stop(process.pid)
+            print(
+                f"openclaw: error: the gateway did not start: {exc} (log: {server.gateway_dir(home) / 'gateway.log'})"
+            )
+            print(f"  try another port: openclaw serve --background --port {port + 1}", file=sys.stderr)
+            return 1
+        url = found["url"]
+        print(f"champion v{champion.version} is serving at {url} (pid {found['pid']})")
+    print(_how_to_call(url, default_token_file(home, "predict")))
+    print("  stop it:   openclaw serve --stop")
+    return 0
 
 
 def _report(result, home: Path) -> int:
@@ -247,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="Dagster console log level (default WARNING)",
     )
+    run.add_argument(
+        "--no-serve",
+        dest="serve",
+        action="store_false",
+        help="do not start the gateway afterwards (by default a run that deploys a champion leaves it serving)",
+    )
+    run.add_argument("--port", type=int, default=8765, help="gateway port when one is started (default 8765)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="list the warehouse's tables with partitions and row counts")

@@ -6,6 +6,7 @@ module level; they load inside the steps that use them.
 
 import dagster as dg
 
+from openclaw_assets.compute import definitions as compute_plane
 from openclaw_assets.data import definitions as data_plane
 from openclaw_assets.features import definitions as feature_plane
 from openclaw_assets.models import definitions as model_plane
@@ -17,7 +18,7 @@ main_job = dg.define_asset_job(
 )
 features_job = dg.define_asset_job(
     "openclaw_features",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models", "deployment"),
     description="Ingestion and the feature plane, without training (a range too short to hold out a month).",
 )
 
@@ -27,5 +28,6 @@ defs = dg.Definitions.merge(
     data_plane.defs,
     feature_plane.defs,
     model_plane.defs,
+    compute_plane.defs,
     dg.Definitions(jobs=[main_job, features_job], executor=dg.in_process_executor),
 )

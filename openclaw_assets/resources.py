@@ -20,3 +20,14 @@ class Warehouse(dg.ConfigurableResource):
 
 
 warehouse = Warehouse()
+
+
+def _stores():
+    from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.models.registry import MlflowStore
+
+    return FeastStore(), MlflowStore()
+
+
+# One instance of each, shared by every plane's definitions (merging needs the same objects).
+feast_store, mlflow_store = _stores()

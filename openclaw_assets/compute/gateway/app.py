@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException
 
 from openclaw_assets import __version__
 from openclaw_assets.compute.gateway.auth import Tokens, allows
@@ -36,8 +37,12 @@ log = logging.getLogger("openclaw.gateway")
 DEFAULT_THRESHOLD = 0.5
 
 
-class ApiError(Exception):
+class ApiError(HTTPException):
+    """An answer with a status and a reason. An HTTPException, so that FastAPI passes it through
+    unchanged when it is raised while the body is read (a chunked body over the limit)."""
+
     def __init__(self, status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, error, headers)
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -17,6 +18,7 @@ MAX_BODY_BYTES = 1_048_576
 """Request body ceiling; more gets 413."""
 CODE = re.compile(r"^[A-Z0-9]{2,3}$")
 TAILNUM = re.compile(r"^[A-Z0-9]{1,8}$")
+LOCAL_TZ = "America/New_York"
 
 
 class Flight(BaseModel):
@@ -49,6 +51,16 @@ class Flight(BaseModel):
         value = value.upper()
         if not CODE.match(value):
             raise ValueError("must be a 2-3 character code of letters and digits")
+        return value
+
+    @field_validator("scheduled_departure")
+    @classmethod
+    def _local_time(cls, value: datetime) -> datetime:
+        if value.tzinfo is not None:
+            try:
+                value.astimezone(ZoneInfo(LOCAL_TZ))
+            except OverflowError:
+                raise ValueError("is out of range in New York local time") from None
         return value
 
     @field_validator("tailnum")

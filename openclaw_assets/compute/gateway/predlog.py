@@ -19,7 +19,9 @@ from pathlib import Path
 
 
 def log_root(home: Path) -> Path:
-    return home / "predictions" / "log"
+    """``$OPENCLAW_HOME/predictions/log``, or ``OPENCLAW_PREDICTION_LOG_DIR`` (staging keeps its own)."""
+    override = os.environ.get("OPENCLAW_PREDICTION_LOG_DIR")
+    return Path(override) if override else home / "predictions" / "log"
 
 
 class PredictionLog:

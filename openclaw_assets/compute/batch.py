@@ -1,0 +1,188 @@
+"""Batch scoring through Dagster: every flight of a month scored by the champion, point in time.
+
+Why Dagster and not an async job API on the gateway: a month is a partition with lineage,
+retries, backfills and a row-accounting gate for free, and the features come from Feast's
+historical retrieval (as of each flight's departure), which the online store cannot give.
+The gateway stays a low-latency path.
+
+Rows are processed in chunks (``chunk_rows``): each chunk is retrieved, scored and appended to
+the output as its own row group, so memory depends on the chunk, not on the month. The
+file appears at ``predictions/flight_delay/<YYYY-MM>.parquet`` only when complete.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.features.store import FeastStore
+from openclaw_assets.models.registry import CHAMPION, MlflowStore
+from openclaw_assets.resources import Warehouse
+
+TABLE = "flight_delay"
+EVERY_FLIGHT_SCORED = "every_flight_scored"
+
+
+class BatchConfig(dg.Config):
+    chunk_rows: int = Field(default=50_000, ge=100, description="Flights retrieved and scored per chunk.")
+    threshold: float = Field(default=0.5, gt=0, lt=1, description="Probability at which the decision is `delayed`.")
+
+
+def scoring_rows(flights):
+    """Entity rows for every flight (cancelled and diverted too): keys, departure instant, request fields."""
+    import pandas as pd
+
+    from openclaw_assets.data.contracts import LOCAL_TZ
+    from openclaw_assets.features.compute import UNKNOWN, flight_times
+
+    times = flight_times(flights)
+    local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
+    return pd.DataFrame(
+        {
+            "flight_id": flights["flight_id"].astype(str),
+            "carrier": flights["carrier"].astype(str),
+            "origin": flights["origin"].astype(str),
+            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
+            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
+            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
+            "day_of_week": local.dt.dayofweek.astype("int64"),
+            "hour": flights["hour"].astype("int64"),
+            "minute": flights["minute"].astype("int64"),
+            "distance": flights["distance"].astype("float64"),
+            "status": flights["status"].astype(str),
+        }
+    )
+
+
+def score_month(store, service, model, rows, version: str, chunk_rows: int, threshold: float, target, model_name):
+    """Score ``rows`` chunk by chunk into ``target`` (atomically); return (rows written, sha256)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from openclaw_assets.features.repo import VIEWS, known_at_column
+    from openclaw_assets.lib.atomic import atomic_path, sha256_file
+    from openclaw_assets.models.training import FEATURES
+
+    schema = pa.schema(
+        [
+            ("flight_id", pa.string()),
+            ("scheduled_departure", pa.timestamp("us", tz="UTC")),
+            ("status", pa.string()),
+            ("probability", pa.float64()),
+            ("decision", pa.string()),
+            ("risk_flag", pa.bool_()),
+            ("out_of_range", pa.string()),
+            ("missing_features", pa.string()),
+            ("model_name", pa.string()),
+            ("model_version", pa.string()),
+        ]
+    )
+    written = 0
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for start in range(0, len(rows), chunk_rows):
+            entities = rows.iloc[start : start + chunk_rows]
+            joined = store.get_historical_features(entity_df=entities, features=service).to_df()
+            joined = joined.set_index("flight_id").loc[entities["flight_id"]].reset_index()
+            scored = model.predict(joined[FEATURES])
+            missing = np.full(len(joined), "", dtype=object)
+            for view in VIEWS:
+                absent = joined[known_at_column(view.name)].isna().to_numpy()
+                missing = np.where(absent, np.where(missing == "", view.name, missing + "," + view.name), missing)
+            probability = scored["probability"].to_numpy()
+            out_of_range = scored["out_of_range"].to_numpy()
+            chunk = pd.DataFrame(
+                {
+                    "flight_id": joined["flight_id"].to_numpy(),
+                    "scheduled_departure": joined["event_timestamp"].to_numpy(),
+                    "status": joined["status"].to_numpy(),
+                    "probability": probability,
+                    "decision": np.where(probability >= threshold, "delayed", "on_time"),
+                    "risk_flag": (out_of_range != "") | (missing != ""),
+                    "out_of_range": out_of_range,
+                    "missing_features": missing,
+                    "model_name": model_name,
+                    "model_version": version,
+                }
+            )
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+            written += len(chunk)
+    return written, sha256_file(target)
+
+
+@dg.asset(
+    group_name="deployment",
+    deps=["production_deployment", dg.AssetDep("validated_flights")],
+    partitions_def=MONTHS,
+    backfill_policy=SINGLE_RUN,
+    kinds={"lightgbm", "parquet"},
+    code_version="compute-1",
+    check_specs=[
+        dg.AssetCheckSpec(
+            EVERY_FLIGHT_SCORED,
+            asset="batch_predictions",
+            blocking=True,
+            description="One prediction per validated flight, each naming its model version.",
+        )
+    ],
+    description="Every flight of the month scored by the champion with point-in-time features, chunked.",
+)
+def batch_predictions(
+    context: dg.AssetExecutionContext,
+    config: BatchConfig,
+    warehouse: Warehouse,
+    feast: FeastStore,
+    mlflow_store: MlflowStore,
+):
+    import time
+
+    import mlflow
+    import pandas as pd
+
+    from openclaw_assets.data.checks import Outcome
+    from openclaw_assets.data.tables import warehouse_file
+    from openclaw_assets.features.repo import FEATURE_SERVICE
+    from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
+
+    champion = mlflow_store.version_for(CHAMPION)
+    if champion is None:
+        raise dg.Failure(description="no champion model: materialize production_deployment first", allow_retries=False)
+    version = str(champion.version)
+    mlflow_store.client()
+    model = mlflow.pyfunc.load_model(f"models:/{mlflow_store.model_name}/{version}")
+    store = feast.open()
+    service = store.get_feature_service(FEATURE_SERVICE)
+    records, gates, metadata = [], {}, {}
+    for partition in context.partition_keys:
+        source = warehouse_file(warehouse.root, "validated", "flights", partition)
+        if not source.exists():
+            raise dg.Failure(description=f"{source}: materialize validated_flights for {partition} first")
+        flights = pd.read_parquet(source)
+        rows = scoring_rows(flights)
+        target = warehouse_file(warehouse.root, "predictions", TABLE, partition)
+        started = time.perf_counter()
+        written, sha = score_month(
+            store, service, model, rows, version, config.chunk_rows, config.threshold, target, mlflow_store.model_name
+        )
+        seconds = time.perf_counter() - started
+        check = pd.read_parquet(target, columns=["flight_id", "model_version"])
+        complete = (
+            len(check) == len(flights)
+            and set(check["flight_id"]) == set(flights["flight_id"].astype(str))
+            and bool((check["model_version"] == version).all())
+        )
+        gates[partition] = {
+            EVERY_FLIGHT_SCORED: Outcome(
+                complete,
+                f"{len(check):,} predictions for {len(flights):,} validated flights, model v{version}",
+                {"predictions": len(check), "flights": len(flights)},
+            )
+        }
+        metadata = file_metadata(target, written, sha) | {
+            "model_version": version,
+            "rows_per_second": written / seconds,
+        }
+        records.append({"partition": partition, "rows": written, "rows_per_s": round(written / seconds)})
+        context.log.info(f"{partition}: scored {written:,} flights with v{version} in {seconds:.1f}s")
+    yield dg.MaterializeResult(metadata=summarise(records, metadata) | {"model_version": version})
+    yield from check_results("batch_predictions", gates)

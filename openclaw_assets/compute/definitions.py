@@ -1,0 +1,27 @@
+"""The compute plane's definitions: staging, deployment, batch scoring, A/B results, rollout sensors."""
+
+import dagster as dg
+
+from openclaw_assets.compute.ab import ab_results
+from openclaw_assets.compute.batch import batch_predictions
+from openclaw_assets.compute.deployment import production_deployment
+from openclaw_assets.compute.sensors import ROLLOUT_JOB, model_rollout_sensor, rollback_sensor
+from openclaw_assets.compute.staging import staging_validation
+from openclaw_assets.resources import feast_store, mlflow_store, warehouse
+
+rollout_job = dg.define_asset_job(
+    ROLLOUT_JOB,
+    selection=["staging_validation", "production_deployment"],
+    description="Stage the challenger behind a real gateway, then promote it if every gate passed.",
+)
+ab_job = dg.define_asset_job(
+    "openclaw_ab_results", selection=["ab_results"], description="Join the prediction log with outcomes."
+)
+
+defs = dg.Definitions(
+    assets=[staging_validation, production_deployment, batch_predictions, ab_results],
+    jobs=[rollout_job, ab_job],
+    sensors=[model_rollout_sensor, rollback_sensor],
+    schedules=[dg.ScheduleDefinition(job=ab_job, cron_schedule="*/15 * * * *", name="ab_results_schedule")],
+    resources={"warehouse": warehouse, "mlflow_store": mlflow_store, "feast": feast_store},
+)
