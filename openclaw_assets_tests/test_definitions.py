@@ -10,7 +10,7 @@ import dagster as dg
 
 from openclaw_assets.definitions import defs
 
-HEAVY = ["pandas", "pyarrow", "pandera", "feast", "mlflow", "sklearn", "lightgbm"]
+HEAVY = ["pandas", "pyarrow", "pandera", "feast", "mlflow", "sklearn", "lightgbm", "fastapi", "httpx", "numpy"]
 
 EXPECTED_GRAPH = {
     "airlines": [],
@@ -50,6 +50,10 @@ EXPECTED_GRAPH = {
     ],
     "trained_model": ["training_set"],
     "model_evaluation": ["trained_model"],
+    "staging_validation": ["model_evaluation"],
+    "production_deployment": ["staging_validation"],
+    "batch_predictions": ["production_deployment", "validated_flights"],
+    "ab_results": ["production_deployment", "validated_flights"],
 }
 
 
@@ -89,6 +93,17 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
         "training_data_gates_passed",
     ):
         assert specs[f"model_evaluation:{gate}"].blocking
+    for gate in ("latency_budget", "error_budget"):
+        assert specs[f"staging_validation:{gate}"].blocking
+    assert specs["batch_predictions:every_flight_scored"].blocking
+
+
+def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
+    assert {s.name for s in defs.sensors} >= {"landing_zone_sensor", "model_rollout_sensor", "rollback_sensor"}
+    job = defs.resolve_job_def("openclaw_rollout")
+    assert {n.name for n in job.graph.node_defs} == {"staging_validation", "production_deployment"}
+    features = defs.resolve_job_def("openclaw_features")
+    assert not features.graph.has_node_named("production_deployment")
 
 
 def test_flight_features_read_two_previous_months():

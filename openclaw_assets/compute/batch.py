@@ -84,7 +84,7 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
             entities = rows.iloc[start : start + chunk_rows]
             joined = store.get_historical_features(entity_df=entities, features=service).to_df()
             joined = joined.set_index("flight_id").loc[entities["flight_id"]].reset_index()
-            scored = model.predict(joined[FEATURES])
+            scored = model.predict(None, joined[FEATURES])
             missing = np.full(len(joined), "", dtype=object)
             for view in VIEWS:
                 absent = joined[known_at_column(view.name)].isna().to_numpy()
@@ -149,7 +149,9 @@ def batch_predictions(
         raise dg.Failure(description="no champion model: materialize production_deployment first", allow_retries=False)
     version = str(champion.version)
     mlflow_store.client()
-    model = mlflow.pyfunc.load_model(f"models:/{mlflow_store.model_name}/{version}")
+    # the registered model's own predict, without MLflow's input-schema enforcement: integer feature
+    # columns legitimately hold nulls here (a flight with no history in a window), as at serving time
+    model = mlflow.pyfunc.load_model(f"models:/{mlflow_store.model_name}/{version}").unwrap_python_model()
     store = feast.open()
     service = store.get_feature_service(FEATURE_SERVICE)
     records, gates, metadata = [], {}, {}
