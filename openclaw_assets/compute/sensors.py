@@ -128,7 +128,7 @@ def live_auc(instance: dg.DagsterInstance, version: str) -> float | None:
     if event is None or event.asset_materialization is None:
         return None
     value = event.asset_materialization.metadata.get(f"v{version}_auc")
-    return float(value.value) if value is not None else None
+    return float(value.value) if value is not None and isinstance(value.value, (int, float)) else None
 
 
 def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: MlflowStore, slo: Slo):

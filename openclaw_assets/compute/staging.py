@@ -55,8 +55,10 @@ def replay(url: str, token: str, bodies: list[dict], single: int, batches: int, 
     import numpy as np
 
     headers = {"Authorization": f"Bearer {token}"}
-    latencies, errors, reasons = [], 0, {}
-    batch_latencies = []
+    latencies: list[float] = []
+    batch_latencies: list[float] = []
+    reasons: dict[str, int] = {}
+    errors = 0
     with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         plan = [(bodies[i : i + 1], latencies) for i in range(min(single, len(bodies)))]
         plan += [(bodies[i * 100 : (i + 1) * 100], batch_latencies) for i in range(batches) if i * 100 < len(bodies)]

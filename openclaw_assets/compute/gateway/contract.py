@@ -18,6 +18,9 @@ MAX_BODY_BYTES = 1_048_576
 """Request body ceiling; more gets 413."""
 CODE = re.compile(r"^[A-Z0-9]{2,3}$")
 TAILNUM = re.compile(r"^[A-Z0-9]{1,8}$")
+CODE_PATTERN = r"^\s*[A-Za-z0-9]{2,3}\s*$"
+"""What the OpenAPI document promises: case and surrounding blanks do not matter."""
+TAILNUM_PATTERN = r"^\s*[A-Za-z0-9]{0,8}\s*$"
 LOCAL_TZ = "America/New_York"
 
 
@@ -29,10 +32,24 @@ class Flight(BaseModel):
     flight_id: str = Field(
         min_length=1, max_length=64, description="The caller's id for the flight; echoed back and logged."
     )
-    carrier: str = Field(description="Two-letter carrier code, e.g. `UA`.", examples=["UA"])
-    origin: str = Field(description="Origin airport (FAA code), e.g. `EWR`.", examples=["EWR"])
-    dest: str = Field(description="Destination airport (FAA code), e.g. `IAH`.", examples=["IAH"])
-    tailnum: str | None = Field(default=None, description="Aircraft tail number; omit if not yet assigned.")
+    carrier: str = Field(
+        description="Two-letter carrier code, e.g. `UA`.", examples=["UA"], json_schema_extra={"pattern": CODE_PATTERN}
+    )
+    origin: str = Field(
+        description="Origin airport (FAA code), e.g. `EWR`.",
+        examples=["EWR"],
+        json_schema_extra={"pattern": CODE_PATTERN},
+    )
+    dest: str = Field(
+        description="Destination airport (FAA code), e.g. `IAH`.",
+        examples=["IAH"],
+        json_schema_extra={"pattern": CODE_PATTERN},
+    )
+    tailnum: str | None = Field(
+        default=None,
+        description="Aircraft tail number; omit if not yet assigned.",
+        json_schema_extra={"pattern": TAILNUM_PATTERN},
+    )
     scheduled_departure: datetime = Field(
         description="Scheduled departure. Without a UTC offset it is read as New York local time.",
         examples=["2013-12-01T06:30:00"],
