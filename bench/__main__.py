@@ -1,9 +1,11 @@
-"""``python -m bench``: every data plane and feature plane benchmark in one go, then a combined summary.
+"""``python -m bench``: every benchmark in one go, then a combined summary.
 
 The landing zone is seeded once (untimed) and shared; the memory report reuses the
 full-year measurements of the ingest benchmark rather than running them twice, and one
 feature-plane home is prepared from a copy of the same landing zone for the features
-benchmark and the training benchmark (which copies its training set).
+benchmark and the training benchmark (which copies its training set). The serving
+benchmark needs a home where the whole pipeline ran (``--serving-source``, default
+``./.openclaw``) and is skipped, with a message, when there is none.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from bench import features, import_time, ingest, memory, training
+from bench import batch, features, import_time, ingest, memory, serving, training
 from bench._harness import command_line, fmt_ratio, format_table, heading, seeded_landing, write_result
 
 
@@ -72,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="full-year ingestion measurements per path (default 1)")
     parser.add_argument("--import-runs", type=int, default=7, help="measured imports per side (default 7)")
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis part of the features benchmark")
+    parser.add_argument(
+        "--serving-source",
+        type=Path,
+        default=serving.DEFAULT_SOURCE,
+        help="a home where `openclaw run` finished, for the serving benchmark (default ./.openclaw; only read)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -82,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         with features.prepared_home(seeded) as prepared:
             plane = features.run(prepared=prepared, redis=None if args.no_redis else "127.0.0.1:6379")
             model = training.run(prepared=prepared)
+    scored = batch.run()  # a home with a champion (default /tmp/fullrun), else skipped with a message
+    skipped = serving.missing_prerequisites(args.serving_source.resolve())
+    if skipped:
+        heading("serving")
+        print(f"skipped: {skipped}")
+        served = None
+    else:
+        served = serving.run(source=args.serving_source)
     elapsed = time.perf_counter() - started
 
     paths, figures, import_sides = throughput["paths"], peaks["figures"], imports["sides"]
@@ -128,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         *_feature_rows(plane),
         *training.figures(model),
+        *batch.figures(scored),
+        *(serving.figures(served) if served else []),
     ]
     heading("summary")
     print(format_table(["measure", "ours", "value", "peer", "value", "ours/peer"], rows))
@@ -145,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                 "features": {key: plane[key].get("ratio") for key in ("training_set", "materialize", "online_reads")}
                 | {"memory": plane["memory"]["ratio"]},
                 "training": model["ratio"],
+                "batch": scored["ratio"] if scored else None,
+                "serving": {key: cell["ratio"] for key, cell in served["load"].items()} if served else None,
             },
+            "serving_targets_met": served["targets_met"] if served else None,
             "import_meets_target": imports["meets_target"],
             "training_same_auc": model["model_check"]["same_auc"],
         },

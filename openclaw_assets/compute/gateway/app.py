@@ -7,12 +7,14 @@ with more processes (pods behind a Service).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,8 @@ from openclaw_assets.compute.gateway.contract import (
 
 log = logging.getLogger("openclaw.gateway")
 DEFAULT_THRESHOLD = 0.5
+_features_json = json.JSONEncoder(default=str).encode
+"""``json.dumps(values, default=str)`` without building an encoder per call: the same text."""
 
 
 class ApiError(HTTPException):
@@ -46,7 +50,7 @@ class ApiError(HTTPException):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 
-def _error(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, error: str, detail: Any = None, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -106,7 +110,11 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
     from openclaw_assets.compute.gateway.predlog import PredictionLog
     from openclaw_assets.compute.gateway.runtime import NotReady, Runtime, Window
 
-    runtime = runtime or Runtime(home, pin=os.environ.get("OPENCLAW_GATEWAY_PIN") or None)
+    runtime = runtime or Runtime(
+        home,
+        pin=os.environ.get("OPENCLAW_GATEWAY_PIN") or None,
+        poll_seconds=float(os.environ.get("OPENCLAW_GATEWAY_POLL_SECONDS", "2")),
+    )
     tokens = tokens or Tokens.load(home)
     threshold = (
         float(os.environ.get("OPENCLAW_DECISION_THRESHOLD", DEFAULT_THRESHOLD)) if threshold is None else threshold
@@ -168,6 +176,11 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
         except NotReady as exc:
             runtime.last_error = str(exc)
             log.warning("not ready: %s", exc)
+        # What is loaded by now (libraries, registry, model) lives as long as the process:
+        # half a million objects that every full collection would walk, pausing all
+        # requests for hundreds of milliseconds. Frozen, the collector skips them.
+        gc.collect()
+        gc.freeze()
         runtime.start_polling()
         yield
         runtime.stop()
@@ -212,7 +225,8 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
         return tokens.role_of(request.headers.get("authorization"))
 
     def need(required: str):
-        def check(request: Request) -> str:
+        # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request
+        async def check(request: Request) -> str:
             granted = role(request)
             if granted is None:
                 raise ApiError(401, "unauthorized", "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
@@ -249,7 +263,7 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
     async def predict(body: PredictRequest, _: str = Depends(need("predict"))):
         import numpy as np
 
-        from openclaw_assets.compute.gateway.runtime import missing_views, request_fields, score
+        from openclaw_assets.compute.gateway.runtime import missing_views_by_row, request_fields, score
         from openclaw_assets.models.training import FEATURES
 
         started = time.perf_counter()
@@ -284,7 +298,11 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
         for version, (_variant, served, rows) in groups.items():
             scoring_started = time.perf_counter()
             try:
-                p, f = score(served, {name: [values[r] for r in rows] for name, values in columns.items()})
+                if len(rows) == len(flights):  # one model scores every row: no need to pick them out
+                    inputs = columns
+                else:
+                    inputs = {name: [values[r] for r in rows] for name, values in columns.items()}
+                p, f = score(served, inputs)
             except Exception as exc:
                 model_errors.labels(version).inc()
                 window.add(version, time.perf_counter() - started, True)
@@ -296,14 +314,18 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
         request_id = uuid.uuid4().hex
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         out, records = [], []
-        for i, flight in enumerate(flights):
+        missing_by_row = missing_views_by_row(features, len(flights))
+        inputs_by_row = zip(*(columns[name] for name in FEATURES), strict=True)
+        scored: dict[tuple[str, str], int] = {}
+        flagged: dict[str, int] = {}
+        missed: dict[str, int] = {}
+        for i, (flight, values) in enumerate(zip(flights, inputs_by_row, strict=True)):
             variant, served = routes[i]
-            missing = missing_views(features, i)
+            missing = missing_by_row[i]
             out_of_range = [c for c in (flags[i] or "").split(",") if c]
             p = float(probability[i])
             risk = bool(missing or out_of_range)
             decision = "delayed" if p >= threshold else "on_time"
-            values = [columns[name][i] for name in FEATURES]
             out.append(
                 {
                     "flight_id": flight.flight_id,
@@ -329,14 +351,20 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
                     "decision": decision,
                     "risk_flag": risk,
                     "missing_features": missing,
-                    "features_sha256": hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()[:16],
+                    "features_sha256": hashlib.sha256(_features_json(values).encode()).hexdigest()[:16],
                 }
             )
-            predictions_total.labels(served.version, variant).inc()
+            scored[served.version, variant] = scored.get((served.version, variant), 0) + 1
             if risk:
-                risk_total.labels(served.version).inc()
+                flagged[served.version] = flagged.get(served.version, 0) + 1
             for view in missing:
-                missing_total.labels(view).inc()
+                missed[view] = missed.get(view, 0) + 1
+        for (version, variant), count in scored.items():
+            predictions_total.labels(version, variant).inc(count)
+        for version, count in flagged.items():
+            risk_total.labels(version).inc(count)
+        for view, count in missed.items():
+            missing_total.labels(view).inc(count)
         predictions_log.append(records)
         elapsed = time.perf_counter() - started
         for version in groups:

@@ -200,7 +200,7 @@ class Runtime:
         )
         features = self.features([flight])
         snapshot = self.snapshot
-        served = snapshot and (snapshot.challenger if snapshot.pinned else snapshot.champion)
+        served = None if snapshot is None else (snapshot.challenger if snapshot.pinned else snapshot.champion)
         if served is not None:
             score(served, {**request_fields([flight]), **{k: v for k, v in features.items() if k in FEATURES}})
 
@@ -274,16 +274,51 @@ class Runtime:
 
     # --- features and scoring -------------------------------------------------------------
     def features(self, flights: list[Any]) -> dict[str, list]:
-        rows = [
-            {
-                "carrier": f.carrier,
-                "origin": f.origin,
-                "route": f"{f.origin}-{f.dest}",
-                "tailnum": f.tailnum or UNKNOWN,
-            }
-            for f in flights
-        ]
-        return self.store.get_online_features(features=self.service, entity_rows=rows).to_dict()
+        """The feature service's values for each flight's entities, by column (as ``OnlineResponse.to_dict()``)."""
+        entities = {
+            "carrier": [f.carrier for f in flights],
+            "origin": [f.origin for f in flights],
+            "route": [f"{f.origin}-{f.dest}" for f in flights],
+            "tailnum": [f.tailnum or UNKNOWN for f in flights],
+        }
+        return online_columns(self.store.get_online_features(features=self.service, entity_rows=entities))
+
+
+_PLAIN_VALUES = frozenset({"int64_val", "int32_val", "double_val", "float_val", "string_val", "bool_val"})
+"""Value fields whose Python value is the field itself (``feast_value_type_to_python_type`` returns it as is)."""
+
+
+def online_columns(response: Any) -> dict[str, list]:
+    """``response.to_dict()``, value for value, at a fraction of its cost.
+
+    ``to_dict`` sends every value through Feast's general converter, which tests for each
+    kind of value in turn; a 100-row request of this service holds 4,300 values. Here the
+    scalar fields come out as they are, unix timestamps become UTC datetimes as Feast makes
+    them, and any other field (lists, maps, UUIDs, ...) still goes through Feast's converter.
+    """
+    from feast.type_map import NULL_TIMESTAMP_INT_VALUE, feast_value_type_to_python_type
+
+    proto = response.proto
+    feature_types = getattr(response, "_feature_types", None) or {}
+    out: dict[str, list] = {}
+    for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True):
+        kind = feature_types.get(name)
+        plain = _PLAIN_VALUES if kind is None or "UUID" not in kind.name else frozenset()
+        column: list = []
+        add = column.append
+        for value in vector.values:
+            field = value.WhichOneof("val")
+            if field is None:
+                add(None)
+            elif field in plain:
+                add(getattr(value, field))
+            elif field == "unix_timestamp_val":
+                seconds = value.unix_timestamp_val
+                add(None if seconds == NULL_TIMESTAMP_INT_VALUE else datetime.fromtimestamp(seconds, tz=UTC))
+            else:
+                add(feast_value_type_to_python_type(value, kind))
+        out[name] = column
+    return out
 
 
 def request_fields(flights: list[Any]) -> dict[str, list]:
@@ -308,6 +343,12 @@ def request_fields(flights: list[Any]) -> dict[str, list]:
 
 def missing_views(features: dict[str, list], row: int) -> list[str]:
     return [view.name for view in VIEWS if features.get(known_at_column(view.name), [None] * (row + 1))[row] is None]
+
+
+def missing_views_by_row(features: dict[str, list], rows: int) -> list[list[str]]:
+    """``missing_views(features, row)`` for every row, reading each view's column once."""
+    known = [(view.name, features.get(known_at_column(view.name))) for view in VIEWS]
+    return [[name for name, column in known if column is None or column[row] is None] for row in range(rows)]
 
 
 def score(served: Served, columns: dict[str, list]) -> tuple[Any, list[str]]:
