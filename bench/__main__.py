@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         with features.prepared_home(seeded) as prepared:
             plane = features.run(prepared=prepared, redis=None if args.no_redis else "127.0.0.1:6379")
             model = training.run(prepared=prepared)
-    scored = batch.run()  # a home with a champion (default /tmp/fullrun), else skipped with a message
+    scored = batch.run()  # a home with a champion (default ./.openclaw), else skipped with a message
     skipped = serving.missing_prerequisites(args.serving_source.resolve())
     if skipped:
         heading("serving")

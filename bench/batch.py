@@ -17,7 +17,7 @@ Peer:   a plain script with no Dagster and no Feast: ``mlflow.pyfunc.load_model(
         Feast retrieval when the training set was built, but hold arrived flights only, so
         the peer scores fewer rows than ours; rates are per row, and both row counts are shown.
 
-The prepared home (``--prepared``, default ``/tmp/fullrun``: a full-year ``openclaw run`` with a
+The prepared home (``--prepared``, default ``./.openclaw``: a full-year ``openclaw run`` with a
 champion) is never modified. Every measurement runs on its own ``shutil.copytree`` of it; for
 each side the copy's MLflow database is re-pointed at the copy's artifacts (four location
 columns; loading ``models:/...`` from a local store writes ``registered_model_meta`` into the
@@ -79,7 +79,7 @@ from bench._harness import (
 
 NAME = "batch"
 TASKS = "bench._batch_tasks"
-DEFAULT_PREPARED = Path("/tmp/fullrun")
+DEFAULT_PREPARED = Path(".openclaw")
 """A home where a full-year ``openclaw run`` left a champion model (used when ``--prepared`` is not given)."""
 DEFAULT_MONTHS = "2013-11:2013-12"
 CHILD_TIMEOUT_S = 420.0
