@@ -236,3 +236,16 @@ def versions(names: Sequence[str]) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def finish(name: str, summary: dict[str, Any], started: float, load_before: float, note: str = "") -> dict[str, Any]:
+    """Close a benchmark: wall time and load average in the summary, one closing line, the JSON written."""
+    summary["elapsed_s"] = time.perf_counter() - started
+    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
+    print(
+        f"{name} benchmark: {summary['elapsed_s']:.0f}s{note}; 1-minute load average {load_before:.1f} at the start,"
+        f" {summary['load_average_1m']['end']:.1f} at the end, on {os.cpu_count()} CPUs"
+    )
+    path = write_result(name, summary)
+    print(f"wrote {path}")
+    return summary

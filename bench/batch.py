@@ -66,6 +66,7 @@ from bench._harness import (
     YEAR_MONTHS,
     BenchError,
     Child,
+    finish,
     fmt_ratio,
     format_table,
     heading,
@@ -74,7 +75,6 @@ from bench._harness import (
     ratio,
     run_task,
     versions,
-    write_result,
 )
 
 NAME = "batch"
@@ -477,17 +477,9 @@ def run(prepared: Path = DEFAULT_PREPARED, months: str = DEFAULT_MONTHS, repeat:
     children, check = measure(prepared, keys, max(1, repeat))
     summary = summarise(children, check, keys)
     summary["prepared_home"] = str(prepared)
-    summary["elapsed_s"] = time.perf_counter() - started
-    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
     summary["model_libraries"] = versions(("feast", "duckdb", "ibis-framework", "mlflow", "lightgbm", "pyarrow"))
     print(render(summary))
-    print(
-        f"batch benchmark: {summary['elapsed_s']:.0f}s; 1-minute load average {load_before:.1f} at the start,"
-        f" {summary['load_average_1m']['end']:.1f} at the end"
-    )
-    path = write_result(NAME, summary)
-    print(f"wrote {path}")
-    return summary
+    return finish(NAME, summary, started, load_before)
 
 
 def main(argv: list[str] | None = None) -> int:

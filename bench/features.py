@@ -46,6 +46,7 @@ from bench._harness import (
     PYTHON,
     BenchError,
     Child,
+    finish,
     fmt_ratio,
     format_table,
     heading,
@@ -54,7 +55,6 @@ from bench._harness import (
     run_process,
     run_task,
     versions,
-    write_result,
 )
 
 NAME = "features"
@@ -641,19 +641,11 @@ def run(
         print(render_online(summary["online_reads"]), flush=True)
         summary["memory"] = measure_memory(source)
         print(render_memory(summary["memory"]), flush=True)
-    summary["elapsed_s"] = time.perf_counter() - started
     summary["measuring_s"] = time.perf_counter() - measured
-    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
     summary["feature_libraries"] = versions(("feast", "dask", "duckdb", "ibis-framework", "redis"))
     heading("features: figures")
     print(format_table(["measure", "ours", "value", "peer", "value", "ratio"], figures(summary)))
-    print(
-        f"features benchmark: {summary['elapsed_s']:.0f}s ({summary['measuring_s']:.0f}s measuring);"
-        f" 1-minute load average {load_before:.1f} at the start, {summary['load_average_1m']['end']:.1f} at the end"
-    )
-    path = write_result(NAME, summary)
-    print(f"wrote {path}")
-    return summary
+    return finish(NAME, summary, started, load_before, f" ({summary['measuring_s']:.0f}s measuring)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,7 @@ from bench._harness import (
     PYTHON,
     BenchError,
     Child,
+    finish,
     fmt_ratio,
     format_table,
     heading,
@@ -69,7 +70,6 @@ from bench._harness import (
     ratio,
     run_task,
     versions,
-    write_result,
 )
 
 NAME = "serving"
@@ -624,8 +624,6 @@ def run(
                 }
                 for name, server in started_servers.items()
             }
-    summary["elapsed_s"] = time.perf_counter() - started
-    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
     summary["serving_libraries"] = versions(
         ("feast", "mlflow", "fastapi", "uvicorn", "gunicorn", "lightgbm", "aiohttp", "uvloop", "httptools")
     )
@@ -654,13 +652,7 @@ def run(
             if s["ready_s"] is not None and s["peak_rss_mib"] is not None
         )
     )
-    print(
-        f"serving benchmark: {summary['elapsed_s']:.0f}s; 1-minute load average {load_before:.1f} at the start,"
-        f" {summary['load_average_1m']['end']:.1f} at the end, on {os.cpu_count()} CPUs"
-    )
-    path = write_result(NAME, summary)
-    print(f"wrote {path}")
-    return summary
+    return finish(NAME, summary, started, load_before)
 
 
 def main(argv: list[str] | None = None) -> int:

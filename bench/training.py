@@ -39,6 +39,7 @@ from bench import features
 from bench._harness import (
     BenchError,
     Child,
+    finish,
     fmt_ratio,
     format_table,
     heading,
@@ -47,7 +48,6 @@ from bench._harness import (
     ratio,
     run_task,
     versions,
-    write_result,
 )
 from bench._training_tasks import HOLDOUT_MONTHS, PARAMS, SEED, TRAIN_MONTHS
 
@@ -363,17 +363,9 @@ def run(prepared: Path | None = DEFAULT_PREPARED, seeded: Path | None = None, re
         source_name = str(source)
     summary = summarise(children, check)
     summary["source_home"] = source_name
-    summary["elapsed_s"] = time.perf_counter() - started
-    summary["load_average_1m"] = {"start": load_before, "end": load_average()}
     summary["model_libraries"] = versions(("lightgbm", "mlflow", "scikit-learn"))
     print(render(summary))
-    print(
-        f"training benchmark: {summary['elapsed_s']:.0f}s; 1-minute load average {load_before:.1f} at the start,"
-        f" {summary['load_average_1m']['end']:.1f} at the end"
-    )
-    path = write_result(NAME, summary)
-    print(f"wrote {path}")
-    return summary
+    return finish(NAME, summary, started, load_before)
 
 
 def main(argv: list[str] | None = None) -> int:
