@@ -28,29 +28,12 @@ class BatchConfig(dg.Config):
 
 
 def scoring_rows(flights):
-    """Entity rows for every flight (cancelled and diverted too): keys, departure instant, request fields."""
-    import pandas as pd
+    """Entity rows for every flight (cancelled and diverted too), as the training set asks Feast, plus status."""
+    from openclaw_assets.features.feast_assets import flight_entity_rows
 
-    from openclaw_assets.data.contracts import LOCAL_TZ
-    from openclaw_assets.features.compute import UNKNOWN, flight_times
-
-    times = flight_times(flights)
-    local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
-    return pd.DataFrame(
-        {
-            "flight_id": flights["flight_id"].astype(str),
-            "carrier": flights["carrier"].astype(str),
-            "origin": flights["origin"].astype(str),
-            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
-            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
-            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
-            "day_of_week": local.dt.dayofweek.astype("int64"),
-            "hour": flights["hour"].astype("int64"),
-            "minute": flights["minute"].astype("int64"),
-            "distance": flights["distance"].astype("float64"),
-            "status": flights["status"].astype(str),
-        }
-    )
+    rows = flight_entity_rows(flights).drop(columns=["delayed", "month"])
+    rows["status"] = flights["status"].astype(str).to_numpy()
+    return rows
 
 
 def score_month(store, service, model, rows, version: str, chunk_rows: int, threshold: float, target, model_name):

@@ -232,12 +232,39 @@ class TrainingSetConfig(dg.Config):
     months: str = Field(default="2013-01:2013-12", description="A:B range of months (inclusive).")
 
 
-def labelled_flights(home: Path, months: list[str]):
-    """Entity rows: arrived flights (the ones with a label), keys, event time and request-time fields."""
+def flight_entity_rows(flights):
+    """Entity rows for flights: keys, event time (scheduled departure) and the request-time fields.
+
+    The one definition shared by the training set and batch scoring, so both ask Feast the same question.
+    """
     import pandas as pd
 
     from openclaw_assets.data.contracts import LOCAL_TZ
     from openclaw_assets.features.compute import UNKNOWN, flight_times
+
+    times = flight_times(flights)
+    local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
+    return pd.DataFrame(
+        {
+            "flight_id": flights["flight_id"].astype(str),
+            "carrier": flights["carrier"].astype(str),
+            "origin": flights["origin"].astype(str),
+            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
+            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
+            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
+            "delayed": times["delayed"].astype("int64"),
+            "month": flights["month"].astype("int64"),
+            "day_of_week": local.dt.dayofweek.astype("int64"),
+            "hour": flights["hour"].astype("int64"),
+            "minute": flights["minute"].astype("int64"),
+            "distance": flights["distance"].astype("float64"),
+        }
+    )
+
+
+def labelled_flights(home: Path, months: list[str]):
+    """Entity rows of the arrived flights (the ones with a label), with their label."""
+    import pandas as pd
 
     frames = []
     for month in months:
@@ -247,27 +274,7 @@ def labelled_flights(home: Path, months: list[str]):
                 description=f"{path}: materialize validated_flights for {month} first", allow_retries=False
             )
         flights = pd.read_parquet(path)
-        flights = flights[flights["status"] == "arrived"].reset_index(drop=True)
-        times = flight_times(flights)
-        local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "flight_id": flights["flight_id"].astype(str),
-                    "carrier": flights["carrier"].astype(str),
-                    "origin": flights["origin"].astype(str),
-                    "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
-                    "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
-                    "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
-                    "delayed": times["delayed"].astype("int64"),
-                    "month": flights["month"].astype("int64"),
-                    "day_of_week": local.dt.dayofweek.astype("int64"),
-                    "hour": flights["hour"].astype("int64"),
-                    "minute": flights["minute"].astype("int64"),
-                    "distance": flights["distance"].astype("float64"),
-                }
-            )
-        )
+        frames.append(flight_entity_rows(flights[flights["status"] == "arrived"].reset_index(drop=True)))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -99,7 +99,10 @@ def write_parquet_atomic(
     return table.num_rows, sha256_file(target)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (it may belong to another user)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,7 +123,7 @@ def remove_stale_temporaries(directory: Path) -> int:
     for path in directory.glob(f"{TMP_PREFIX}*"):
         parts = path.name.rsplit(".", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is not None and pid != os.getpid() and _pid_alive(pid):
+        if pid is not None and pid != os.getpid() and pid_alive(pid):
             continue
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

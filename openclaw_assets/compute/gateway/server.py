@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openclaw_assets.lib.atomic import pid_alive
+
 DEFAULT_PORT = 8765
 
 
@@ -35,19 +37,7 @@ def read_endpoint(path: Path) -> dict[str, Any] | None:
         found = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
-    return found if _alive(int(found.get("pid", 0))) else None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return found if pid_alive(int(found.get("pid", 0))) else None
 
 
 def serve(home: Path, host: str, port: int, endpoint_file: Path, pin: str | None = None) -> None:
@@ -133,7 +123,7 @@ def start_background(
 
 def stop(pid: int, timeout: float = 20.0) -> bool:
     """SIGTERM the gateway's process group, then SIGKILL after ``timeout``; True if it had been running."""
-    if not _alive(pid):
+    if not pid_alive(pid):
         return False
     try:
         os.killpg(pid, signal.SIGTERM)
@@ -145,7 +135,7 @@ def stop(pid: int, timeout: float = 20.0) -> bool:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return True
         except ChildProcessError:
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return True
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
