@@ -168,3 +168,80 @@ def test_daemon_ingests_new_drops_once_across_a_restart(seeded_home: Path, janua
     changed = [r for r in runs if r.tags["openclaw/drop"] == "flights/flights_2013-01.csv"]
     assert len(changed) == 2 and changed[0].tags["openclaw/drop_sha256"] != changed[1].tags["openclaw/drop_sha256"]
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+
+
+def _materialize(env: dict[str, str], select: str, config: dict | None = None) -> None:
+    args = [str(BIN / "dagster"), "asset", "materialize", "-m", "openclaw_assets.definitions", "--select", select]
+    if config:
+        args += ["--config-json", json.dumps(config)]
+    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def _sensor_runs(dagster_home: Path, sensor: str) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        return [r for r in instance.get_runs() if r.tags.get("openclaw/trigger") == sensor]
+
+
+def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champion(
+    feature_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The rollout and rollback sensors in a real `dagster dev` daemon, against a real gateway process."""
+    import shutil
+
+    from openclaw_assets.compute import record
+    from openclaw_assets.compute.gateway import server
+    from openclaw_assets.models.registry import CHAMPION, MlflowStore
+    from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES
+    from openclaw_assets_tests.test_rollout import _register_broken_version, flights
+
+    home = tmp_path / "home"
+    shutil.copytree(feature_home, home)
+    env = _env(home) | {"OPENCLAW_PROFILE": "embedded", "OPENCLAW_GATEWAY_POLL_SECONDS": "0.5"}
+    dagster_home = home / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    _materialize(env, "feast_registry")
+    _materialize(
+        env,
+        "trained_model,model_evaluation",
+        {"ops": {"trained_model": {"config": FAST_TRAINING}, "model_evaluation": {"config": ONE_MONTH_GATES}}},
+    )
+    store = MlflowStore(home=str(home), profile="embedded")
+    assert store.version_for(CHAMPION) is None
+
+    args = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(_free_port())]
+    log = home / "dev.log"
+    gateway = None
+    with _server(args, env, log):
+        runs = _wait(
+            lambda: [r for r in _sensor_runs(dagster_home, "model_rollout_sensor") if r.is_finished],
+            420,
+            "the rollout run",
+            log,
+        )
+        assert [(r.job_name, r.status) for r in runs] == [("openclaw_rollout", dg.DagsterRunStatus.SUCCESS)]
+        assert str(store.version_for(CHAMPION).version) == "1"
+        assert record.read_current(home)["action"] == "promote"
+
+        # a champion that fails live is taken back by the rollback sensor's next tick
+        gateway = server.start_background(home, port=0, env={"OPENCLAW_GATEWAY_POLL_SECONDS": "0.5"})
+        try:
+            url = server.wait_ready(server.default_endpoint_file(home), gateway, 180)["url"]
+            token = (home / "secrets" / "gateway-predict.token").read_text().strip()
+            broken = _register_broken_version(home, "1")
+            rows = flights(home, 40)
+            import httpx
+
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+                _wait(lambda: client.get("/readyz").json().get("model_version") == broken, 60, "the broken champion")
+                statuses = [client.post("/v1/predict", json={"flights": [row]}).status_code for row in rows]
+                assert statuses.count(503) >= 20
+                _wait(lambda: str(store.version_for(CHAMPION).version) == "1", 120, "the rollback", log)
+                answer = client.post("/v1/predict", json={"flights": rows[:3]})
+            assert answer.status_code == 200
+            assert {p["model_version"] for p in answer.json()["predictions"]} == {"1"}
+        finally:
+            server.stop(gateway.pid)
+    current = record.read_current(home)
+    assert current["action"] == "rollback" and current["rolled_back"] == broken
+    assert "error rate" in current["reason"]
