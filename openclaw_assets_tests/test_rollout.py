@@ -81,14 +81,14 @@ def flights(home: Path, n: int) -> list[dict]:
 
 
 class Gateway:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, profile: str = "embedded") -> None:
         self.home = home
         self.endpoint = home / "gateway" / "endpoint.json"
         env = {
             "OPENCLAW_GATEWAY_PREDICT_TOKEN": PREDICT,
             "OPENCLAW_GATEWAY_ADMIN_TOKEN": ADMIN,
             "OPENCLAW_GATEWAY_POLL_SECONDS": "0.5",
-            "OPENCLAW_PROFILE": "embedded",
+            "OPENCLAW_PROFILE": profile,
         }
         self.process = server.start_background(home, port=0, endpoint_file=self.endpoint, env=env)
         self.url = server.wait_ready(self.endpoint, self.process, 180)["url"]
