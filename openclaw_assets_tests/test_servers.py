@@ -113,6 +113,10 @@ def test_webserver_shows_the_graph_and_check_results(tmp_path: Path):
         "feast_registry",
         "online_features",
         "training_set",
+        "staging_validation",
+        "production_deployment",
+        "batch_predictions",
+        "ab_results",
     }
     training_checks = {c["name"]: c for c in nodes["training_set"]["assetChecksOrError"]["checks"]}
     assert training_checks["point_in_time"]["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
