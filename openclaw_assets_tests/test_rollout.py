@@ -91,7 +91,11 @@ class Gateway:
             "OPENCLAW_PROFILE": profile,
         }
         self.process = server.start_background(home, port=0, endpoint_file=self.endpoint, env=env)
-        self.url = server.wait_ready(self.endpoint, self.process, 180)["url"]
+        try:
+            self.url = server.wait_ready(self.endpoint, self.process, 180)["url"]
+        except RuntimeError:
+            server.stop(self.process.pid)  # never leave a gateway behind a failed start
+            raise
         self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {PREDICT}"}, timeout=30)
 
     def predict(self, rows: list[dict]) -> httpx.Response:
