@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openclaw_assets.data.contracts import LOCAL_TZ
+
 MAX_ROWS = 1000
 """Rows per request; more gets 413."""
 MAX_BODY_BYTES = 1_048_576
@@ -21,7 +23,6 @@ TAILNUM = re.compile(r"^[A-Z0-9]{1,8}$")
 CODE_PATTERN = r"^\s*[A-Za-z0-9]{2,3}\s*$"
 """What the OpenAPI document promises: case and surrounding blanks do not matter."""
 TAILNUM_PATTERN = r"^\s*[A-Za-z0-9]{0,8}\s*$"
-LOCAL_TZ = "America/New_York"
 
 
 class Flight(BaseModel):

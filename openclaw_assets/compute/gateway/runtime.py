@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from openclaw_assets.compute import record
+from openclaw_assets.data.contracts import LOCAL_TZ  # the time zone training read schedules in
+from openclaw_assets.features.compute import UNKNOWN  # the tail key training used for a missing tail
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION
 
 log = logging.getLogger("openclaw.gateway")
-LOCAL_TZ = "America/New_York"
-UNKNOWN = "UNKNOWN"
 CACHED_VERSIONS = 4
 
 
@@ -341,12 +341,8 @@ def request_fields(flights: list[Any]) -> dict[str, list]:
     }
 
 
-def missing_views(features: dict[str, list], row: int) -> list[str]:
-    return [view.name for view in VIEWS if features.get(known_at_column(view.name), [None] * (row + 1))[row] is None]
-
-
 def missing_views_by_row(features: dict[str, list], rows: int) -> list[list[str]]:
-    """``missing_views(features, row)`` for every row, reading each view's column once."""
+    """Per row, the views with no online value (their known-at column is null), reading each column once."""
     known = [(view.name, features.get(known_at_column(view.name))) for view in VIEWS]
     return [[name for name, column in known if column is None or column[row] is None] for row in range(rows)]
 
