@@ -43,6 +43,7 @@ lint: setup
 	$(BIN)/ruff check openclaw_assets openclaw_assets_tests bench
 	$(BIN)/ruff format --check openclaw_assets openclaw_assets_tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format openclaw_assets openclaw_assets_tests bench

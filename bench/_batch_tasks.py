@@ -66,7 +66,7 @@ STEP_PHASES: dict[str, tuple[tuple[str, str], ...]] = {
     RETRIEVAL: (("feast", "FeatureStore.get_historical_features"),),
     PREDICT: (("openclaw_assets.models.pyfunc", "FlightDelayModel.predict"),),
     WRITE: (("pyarrow.parquet", "ParquetWriter.write_table"),),
-    "sha256 of the output": (("openclaw_assets.lib.atomic", "sha256_file"),),
+    "sha256 of the output": (("openclaw_assets.kernel.atomic", "sha256_file"),),
 }
 """Functions the ``batch_predictions`` step calls, grouped; each group's time is summed while the step runs.
 
@@ -159,13 +159,13 @@ def _clock(module_name: str, dotted: str) -> dict[str, float]:
 
 def _resources(home: str) -> dict[str, Any]:
     from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.kernel.warehouse import Warehouse
     from openclaw_assets.models.registry import MlflowStore
-    from openclaw_assets.resources import Warehouse
 
     return {
         "warehouse": Warehouse(home=home),
-        "feast": FeastStore(home=home, profile="embedded"),
-        "mlflow_store": MlflowStore(home=home, profile="embedded"),
+        "feast": FeastStore.at(home, "embedded"),
+        "mlflow_store": MlflowStore.at(home, "embedded"),
     }
 
 
@@ -210,7 +210,7 @@ def prepare(spec: dict[str, Any]) -> Report:
         raise SystemExit("feast_registry failed:\n" + _failures(result))
     from openclaw_assets.features.store import FeastStore
 
-    store = FeastStore(home=home, profile="embedded").open()
+    store = FeastStore.at(home, "embedded").open()
     paths = sorted({view.batch_source.path for view in store.list_feature_views()})
     outside = [path for path in paths if not path.startswith(home)]
     if outside:
@@ -268,7 +268,7 @@ def ours(spec: dict[str, Any]) -> Report:
     import pyarrow.parquet as pq
 
     from openclaw_assets.compute.batch import TABLE
-    from openclaw_assets.data.tables import warehouse_file
+    from openclaw_assets.kernel.paths import warehouse_file
 
     written = {
         m: pq.ParquetFile(warehouse_file(Path(home), "predictions", TABLE, m)).metadata.num_rows for m in spec["months"]
@@ -389,9 +389,9 @@ def check(spec: dict[str, Any]) -> Report:
     import pandas as pd
 
     from openclaw_assets.compute.batch import TABLE, scoring_rows
-    from openclaw_assets.data.tables import warehouse_file
     from openclaw_assets.features.repo import FEATURE_SERVICE
     from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.kernel.paths import warehouse_file
     from openclaw_assets.models.training import FEATURES
 
     home = Path(spec["home"])
@@ -404,7 +404,7 @@ def check(spec: dict[str, Any]) -> Report:
         [pd.read_parquet(warehouse_file(home, "validated", "flights", month)) for month in spec["months"]],
         ignore_index=True,
     )
-    store = FeastStore(home=str(home), profile="embedded").open()
+    store = FeastStore.at(home, "embedded").open()
     entities = scoring_rows(flights)
     ours_features = store.get_historical_features(
         entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE)

@@ -93,7 +93,7 @@ def prepare(spec: dict[str, Any]) -> Report:
 def _open_store(home: Path, offline: str = "duckdb"):
     from openclaw_assets.features.store import FeastStore
 
-    return FeastStore(home=str(home), profile="embedded", offline=offline).open()
+    return FeastStore.at(home, "embedded", offline=offline).open()
 
 
 # ---------------------------------------------------------------- training set: historical retrieval
@@ -313,8 +313,8 @@ def _requests(source: Path, sizes: list[int], count: int, seed: int) -> dict[int
     import numpy as np
     import pandas as pd
 
-    from openclaw_assets.data.tables import warehouse_file
     from openclaw_assets.features.repo import ENTITY_KEYS
+    from openclaw_assets.kernel.paths import warehouse_file
 
     keys = pd.read_parquet(warehouse_file(source, "features", "training_set", None), columns=list(ENTITY_KEYS))
     records = keys.astype(str).to_dict("records")

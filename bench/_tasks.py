@@ -32,8 +32,8 @@ def _import_all(names: tuple[str, ...]) -> float:
 
 
 def _months(text: str) -> list[str]:
-    from openclaw_assets.data.partitions import MONTHS
     from openclaw_assets.data.seed import parse_months
+    from openclaw_assets.kernel.partitions import MONTHS
 
     return parse_months(text, MONTHS.get_partition_keys())
 

@@ -53,7 +53,7 @@ MLFLOW_LIBRARIES = ("mlflow", "mlflow.pyfunc", "mlflow.models", "mlflow.tracking
 STEP_PHASES: dict[str, tuple[tuple[str, str], ...]] = {
     "read training set + sha256": (
         ("openclaw_assets.models.assets", "_training_frame"),
-        ("openclaw_assets.lib.atomic", "sha256_file"),
+        ("openclaw_assets.kernel.atomic", "sha256_file"),
     ),
     "split + prepare": (("openclaw_assets.models.training", "split"), ("openclaw_assets.models.training", "prepare")),
     "fit": (("openclaw_assets.models.training", "fit"),),
@@ -132,7 +132,7 @@ def init_mlflow(spec: dict[str, Any]) -> Report:
     """Create the embedded MLflow store (SQLite schema, experiment) under ``home``, as a first run would."""
     from openclaw_assets.models.registry import MlflowStore
 
-    MlflowStore(home=spec["home"], profile="embedded").client()
+    MlflowStore.at(spec["home"], "embedded").client()
     return {}
 
 
@@ -153,9 +153,9 @@ def ours(spec: dict[str, Any]) -> Report:
 
     from openclaw_assets.definitions import defs
     from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.kernel.warehouse import Warehouse
     from openclaw_assets.models.assets import TrainConfig
     from openclaw_assets.models.registry import MlflowStore
-    from openclaw_assets.resources import Warehouse
 
     phases, phases_cpu = _instrument(STEP_PHASES)
     clock = {}
@@ -173,8 +173,8 @@ def ours(spec: dict[str, Any]) -> Report:
         instance=instance,
         resources={
             "warehouse": Warehouse(home=home),
-            "feast": FeastStore(home=home, profile="embedded"),
-            "mlflow_store": MlflowStore(home=home, profile="embedded"),
+            "feast": FeastStore.at(home, "embedded"),
+            "mlflow_store": MlflowStore.at(home, "embedded"),
         },
         raise_on_error=False,
     )
@@ -274,7 +274,7 @@ def holdout_predictions(spec: dict[str, Any]) -> Report:
     from openclaw_assets.models.registry import MlflowStore
     from openclaw_assets.models.training import FEATURES, LABEL, split
 
-    store = MlflowStore(home=spec["home"], profile="embedded")
+    store = MlflowStore.at(spec["home"], "embedded")
     store.client()
     model = mlflow.pyfunc.load_model(f"models:/{store.model_name}/{spec['version']}")
     holdout = split(pd.read_parquet(spec["training_set"]), HOLDOUT_MONTHS)

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from openclaw_assets.settings import dagster_home, openclaw_home
+from openclaw_assets.kernel.settings import dagster_home, openclaw_home
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALL_MONTHS = "2013-01:2013-12"
@@ -19,29 +19,28 @@ class CliError(Exception):
 
 
 def _known_months() -> list[str]:
-    from openclaw_assets.data.partitions import MONTHS
+    from openclaw_assets.kernel.partitions import MONTHS
 
     return list(MONTHS.get_partition_keys())
 
 
 def _months(text: str) -> list[str]:
-    from openclaw_assets.data.seed import SeedError, parse_months
+    from openclaw_assets.kernel.months import MonthError, parse_months
 
     try:
         return parse_months(text, _known_months())
-    except SeedError as exc:
+    except MonthError as exc:
         raise CliError(str(exc)) from None
 
 
 def prepare_dagster_home(home: Path) -> Path:
-    """Point DAGSTER_HOME at ``$OPENCLAW_HOME/dagster`` (unless set) and give it the project's dagster.yaml."""
+    """The Dagster instance's folder (``$DAGSTER_HOME``, else ``<home>/dagster``), given the project's dagster.yaml."""
     target = dagster_home(home)
     target.mkdir(parents=True, exist_ok=True)
     config = target / "dagster.yaml"
     source = PROJECT_ROOT / "dagster.yaml"
     if not config.exists() and source.exists():
         shutil.copyfile(source, config)
-    os.environ["DAGSTER_HOME"] = str(target)
     return target
 
 
@@ -59,10 +58,12 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _range_tags(months: list[str]) -> dict[str, str]:
-    known = _known_months()
-    indexes = [known.index(m) for m in months]
-    if indexes != list(range(indexes[0], indexes[-1] + 1)):
-        raise CliError("`openclaw run` takes a contiguous range of months (A:B)")
+    from openclaw_assets.kernel.months import MonthError, format_range
+
+    try:
+        format_range(months)
+    except MonthError:
+        raise CliError("`openclaw run` takes a contiguous range of months (A:B)") from None
     return {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
 
 
@@ -74,8 +75,7 @@ def split_months(months: list[str]) -> tuple[list[str], list[str]]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     home = openclaw_home(args.home)
-    os.environ["OPENCLAW_HOME"] = str(home)
-    prepare_dagster_home(home)
+    instance_dir = prepare_dagster_home(home)
     months = _months(args.months)
     tags = _range_tags(months)
 
@@ -88,7 +88,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         job_name = "openclaw_features"
         print("one month cannot be split into training and holdout months: the model plane is left out", flush=True)
     job = defs.resolve_job_def(job_name)
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": args.log_level}}}}
+    run_config: dict = {
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "resources": {"warehouse": {"config": {"home": str(home)}}},
+    }
     ops: dict = {}
     if job.graph.has_node_named("training_set"):
         ops["training_set"] = {"config": {"months": f"{months[0]}:{months[-1]}"}}
@@ -100,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ops:
         run_config["ops"] = ops
     print(f"running {job_name} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
         code = _report(result, home)
     if code == 0 and args.serve and job.graph.has_node_named("production_deployment"):
@@ -114,7 +117,7 @@ def _serve_champion(home: Path, port: int) -> int:
     from openclaw_assets.compute.gateway.auth import default_token_file
     from openclaw_assets.models.registry import CHAMPION, MlflowStore
 
-    champion = MlflowStore(home=str(home)).version_for(CHAMPION)
+    champion = MlflowStore.at(home).version_for(CHAMPION)
     if champion is None:
         print("no champion model was deployed: nothing to serve")
         return 0
@@ -174,8 +177,8 @@ def _report(result, home: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from openclaw_assets.data.tables import LAYERS
-    from openclaw_assets.lib.atomic import parquet_rows
+    from openclaw_assets.kernel.atomic import parquet_rows
+    from openclaw_assets.kernel.paths import LAYERS
 
     home = openclaw_home(args.home)
     root = home / "warehouse"
@@ -193,16 +196,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     home = openclaw_home(args.home)
-    os.environ["OPENCLAW_HOME"] = str(home)
-    prepare_dagster_home(home)
+    instance_dir = prepare_dagster_home(home)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    print(
-        f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
-        flush=True,
-    )
+    print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={instance_dir})", flush=True)
     os.chdir(PROJECT_ROOT)
-    os.execv(argv[0], argv)
+    # the UI's own environment: its code server, daemon and runs resolve this home
+    env = {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
+    os.execve(argv[0], argv, env)
     return 0  # not reached
 
 
@@ -211,7 +212,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from openclaw_assets.compute.gateway.auth import TokenError, Tokens, default_token_file
 
     home = openclaw_home(args.home)
-    os.environ["OPENCLAW_HOME"] = str(home)
     endpoint_file = Path(args.endpoint_file) if args.endpoint_file else server.default_endpoint_file(home)
     running = server.read_endpoint(endpoint_file)
     if args.stop:
@@ -329,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from openclaw_assets.kernel.settings import SettingError, profile
+
+        try:
+            profile()  # an unknown OPENCLAW_PROFILE stops every command before it does anything
+        except SettingError as exc:
+            raise CliError(str(exc)) from None
         return int(args.func(args))
     except CliError as exc:
         print(f"openclaw: error: {exc}", file=sys.stderr)

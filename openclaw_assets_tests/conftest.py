@@ -12,7 +12,7 @@ import pytest
 
 from openclaw_assets.data.landing import NULL_TOKENS
 from openclaw_assets.data.seed import seed, source_dir
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.warehouse import Warehouse
 
 MONTH = "2013-01"
 
@@ -126,14 +126,15 @@ def run_job(
     job_def = graph_defs.resolve_job_def("selected" if selection is not None else "openclaw_main")
     # one persistent instance per home, as in real use: later steps read earlier runs' check results
     (home / "dagster").mkdir(parents=True, exist_ok=True)
+    warehouse = Warehouse(home=str(home), profile=profile)
     return job_def.execute_in_process(
         instance=dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")),
         tags=tags,
         run_config=run_config,
         resources={
-            "warehouse": Warehouse(home=str(home)),
-            "feast": FeastStore(home=str(home), profile=profile),
-            "mlflow_store": MlflowStore(home=str(home), profile=profile),
+            "warehouse": warehouse,
+            "feast": FeastStore(warehouse=warehouse),
+            "mlflow_store": MlflowStore(warehouse=warehouse),
         },
         raise_on_error=False,
     )

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from openclaw_assets.data import checks
-from openclaw_assets.data.partitions import MONTHS
 from openclaw_assets.data.seed import seed
-from openclaw_assets.data.tables import FLIGHTS, landing_file, warehouse_file
+from openclaw_assets.data.tables import FLIGHTS, landing_file
+from openclaw_assets.kernel.partitions import MONTHS
+from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets_tests.conftest import FLIGHTS_SELECTION, MONTH, read_source_text, run_assets
 from openclaw_assets_tests.corpus import FLIGHT_ROW_CASES
 
@@ -173,7 +174,6 @@ def test_missing_reference_table_is_a_clear_failure(seeded_home: Path):
 def test_a_range_of_months_is_one_run(home: Path):
     seed(home, ["2013-01", "2013-02"], "csv")
     from openclaw_assets.definitions import defs
-    from openclaw_assets.resources import Warehouse
 
     ingest = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest", "reference"))
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[ingest])).resolve_job_def("ingest")
@@ -181,7 +181,7 @@ def test_a_range_of_months_is_one_run(home: Path):
     result = job.execute_in_process(
         instance=instance,
         tags={"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-02"},
-        resources={"warehouse": Warehouse(home=str(home))},
+        run_config={"resources": {"warehouse": {"config": {"home": str(home)}}}},
         raise_on_error=False,
     )
     assert result.success
@@ -192,7 +192,7 @@ def test_a_range_of_months_is_one_run(home: Path):
         assert warehouse_file(home, "validated", "flights", month).exists()
     meta = result.asset_materializations_for_node("raw_flights")[0].metadata
     assert meta["dagster/row_count"].value == 27004 + 24951
-    assert "2013-02" in meta["partitions"].value
+    assert [r.data["partition"] for r in meta["partitions"].records] == ["2013-01", "2013-02"]
 
 
 @pytest.mark.parametrize("table", ["airlines", "planes"])

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from openclaw_assets.lib.atomic import TMP_PREFIX, remove_stale_temporaries, write_parquet_atomic
+from openclaw_assets.kernel.atomic import TMP_PREFIX, remove_stale_temporaries, write_parquet_atomic
 
 WRITER = """
 import sys, numpy as np, pandas as pd
 from pathlib import Path
-from openclaw_assets.lib.atomic import write_parquet_atomic
+from openclaw_assets.kernel.atomic import write_parquet_atomic
 target = Path(sys.argv[1])
 frame = pd.DataFrame({"x": np.random.default_rng(0).random(3_000_000), "s": ["value"] * 3_000_000})
 while True:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from openclaw_assets.data.tables import landing_file, warehouse_file
+from openclaw_assets.data.tables import landing_file
+from openclaw_assets.kernel.paths import warehouse_file
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +31,8 @@ def test_help_lists_every_subcommand(tmp_path: Path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["seed", "--months", "2013-13"], "unknown month '2013-13'"),
+        (["seed", "--months", "2013-13"], "not a month: '2013-13'"),
+        (["seed", "--months", "2014-02"], "unknown month '2014-02'"),
         (["seed", "--months", "2013-05:2013-02"], "empty range"),
         (["run", "--months", "2013-01,2013-03"], "contiguous range"),
     ],

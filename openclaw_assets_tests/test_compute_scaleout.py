@@ -93,7 +93,7 @@ def test_a_challenger_is_staged_promoted_and_served_on_the_scaleout_profile(
     verdicts = check_evaluations(rolled)
     assert all(e.passed for e in verdicts.values()), {k: e.metadata["summary"].value for k, e in verdicts.items()}
 
-    store = MlflowStore(home=str(home))
+    store = MlflowStore.at(home)
     assert store.uris()[0].startswith("postgresql+psycopg2://")
     assert str(store.version_for(CHAMPION).version) == "1"
     assert record.read_current(home)["champion"] == "1"

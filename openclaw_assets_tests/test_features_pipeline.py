@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features import checks
-from openclaw_assets.features.feast_assets import labelled_flights
+from openclaw_assets.features.entities import labelled_flights
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS
 from openclaw_assets.features.store import FeastStore
+from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets_tests.conftest import check_evaluations, run_job
 
 FEB = {"dagster/asset_partition_range_start": "2013-02", "dagster/asset_partition_range_end": "2013-02"}
@@ -35,7 +36,7 @@ def test_feature_tables_are_at_the_contract_paths(feature_home: Path):
 
 def test_training_set_has_one_row_per_labelled_flight(feature_home: Path):
     training = pd.read_parquet(warehouse_file(feature_home, "features", "training_set", None))
-    labelled = labelled_flights(feature_home, ["2013-01", "2013-02"])
+    labelled = labelled_flights(Warehouse(home=str(feature_home)), ["2013-01", "2013-02"])
     assert len(training) == len(labelled) > 45_000
     assert training["flight_id"].is_unique
     assert set(training["flight_id"]) == set(labelled["flight_id"])
@@ -65,7 +66,7 @@ def test_training_set_values_are_the_ones_known_at_departure(feature_home: Path)
 
 
 def test_online_store_serves_the_feature_service(feature_home: Path):
-    store = FeastStore(home=str(feature_home), profile="embedded").open()
+    store = FeastStore.at(feature_home, "embedded").open()
     served = store.get_online_features(
         features=store.get_feature_service(FEATURE_SERVICE),
         entity_rows=[{"carrier": "UA", "origin": "EWR", "route": "EWR-ORD", "tailnum": "N14228"}],
@@ -95,7 +96,7 @@ def test_a_leaked_future_value_fails_the_point_in_time_gate(feature_copy: Path):
 
 
 def test_a_stale_online_row_fails_the_parity_gate(feature_copy: Path):
-    store = FeastStore(home=str(feature_copy), profile="embedded").open()
+    store = FeastStore.at(feature_copy, "embedded").open()
     stale = pd.read_parquet(warehouse_file(feature_copy, "features", "carrier_stats", "2013-01"))
     stale = stale.sort_values("event_timestamp").groupby("carrier").tail(1)
     stale = stale.assign(event_timestamp=pd.Timestamp("2013-03-01T04:00:00Z"), carrier_delay_rate_30d=0.999)
@@ -133,7 +134,7 @@ def test_an_object_no_longer_in_the_repository_is_removed_and_reported(feature_c
     from feast import FeatureView, Field, FileSource
     from feast.types import Float64
 
-    store = FeastStore(home=str(feature_copy), profile="embedded").open()
+    store = FeastStore.at(feature_copy, "embedded").open()
     carrier = store.get_entity("carrier")
     source = FileSource(
         name="old_source",

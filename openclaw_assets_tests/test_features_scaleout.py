@@ -67,7 +67,7 @@ def scaleout(feature_copy: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENCLAW_FEAST_REGISTRY_URL", registry_url)
     monkeypatch.setenv("OPENCLAW_REDIS_URL", redis_url)
     try:
-        yield feature_copy, FeastStore(home=str(feature_copy)), client, database
+        yield feature_copy, FeastStore.at(feature_copy), client, database
     finally:
         client.flushdb()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -27,8 +27,8 @@ import pytest
 
 from openclaw_assets.compute.gateway import predlog, server
 from openclaw_assets.compute.gateway.contract import MAX_BODY_BYTES, MAX_ROWS
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models.registry import CHAMPION, MODEL_NAME, MlflowStore
 from openclaw_assets.models.training import FEATURES
 from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, run_job
@@ -106,7 +106,7 @@ def model_home(feature_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         selection=["trained_model", "model_evaluation"],
     )
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     client = store.client()
     versions = client.search_model_versions(f"name='{MODEL_NAME}'")
     assert len(versions) == 1
@@ -116,7 +116,7 @@ def model_home(feature_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def champion_version(model_home: Path) -> str:
-    return str(MlflowStore(home=str(model_home), profile="embedded").version_for(CHAMPION).version)
+    return str(MlflowStore.at(model_home, "embedded").version_for(CHAMPION).version)
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +298,8 @@ def _offline(
 
     from openclaw_assets.features.store import FeastStore
 
-    MlflowStore(home=str(home), profile="embedded").client()
-    store = FeastStore(home=str(home), profile="embedded").open()
+    MlflowStore.at(home, "embedded").client()
+    store = FeastStore.at(home, "embedded").open()
     online = store.get_online_features(
         features=store.get_feature_service(FEATURE_SERVICE), entity_rows=entities
     ).to_dict()

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models import assets as model_assets
 from openclaw_assets.models import training
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
@@ -48,7 +48,7 @@ def trained_home(feature_home: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_the_challenger_is_registered_with_its_lineage(trained_home: Path):
-    store = MlflowStore(home=str(trained_home), profile="embedded")
+    store = MlflowStore.at(trained_home, "embedded")
     client = store.client()
     version = store.version_for(CHALLENGER)
     assert version is not None
@@ -72,7 +72,7 @@ def test_the_challenger_is_registered_with_its_lineage(trained_home: Path):
 def test_the_registered_model_scores_raw_rows_and_flags_out_of_range(trained_home: Path):
     import mlflow
 
-    MlflowStore(home=str(trained_home), profile="embedded").client()
+    MlflowStore.at(trained_home, "embedded").client()
     model = mlflow.pyfunc.load_model("models:/flight_delay@challenger")
     rows = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None)).head(50)
     scored = model.predict(rows[training.FEATURES])
@@ -131,7 +131,7 @@ def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: 
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     assert run_job(home, selection=["feast_registry"]).success
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     good = store.version_for(CHALLENGER)
     store.client().set_registered_model_alias("flight_delay", CHAMPION, good.version)
     # a slice made bad: February's JFK labels inverted in the holdout

@@ -108,7 +108,7 @@ def test_models_on_postgres_and_s3(
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert all(e.passed for e in check_evaluations(result).values())
 
-    store = MlflowStore(home=str(home))
+    store = MlflowStore.at(home)
     assert store.uris()[0].startswith("postgresql+psycopg2://")
     version = store.version_for(CHALLENGER)
     assert version is not None and version.tags["feature_service"] == "flight_delay_v1"
@@ -122,7 +122,7 @@ def test_models_on_postgres_and_s3(
     model = mlflow.pyfunc.load_model(f"models:/flight_delay@{CHALLENGER}")
     import pandas as pd
 
-    from openclaw_assets.data.tables import warehouse_file
+    from openclaw_assets.kernel.paths import warehouse_file
     from openclaw_assets.models import training
 
     rows = pd.read_parquet(warehouse_file(home, "features", "training_set", None)).head(5)

@@ -25,9 +25,9 @@ from openclaw_assets.compute.gateway import server
 from openclaw_assets.compute.gateway.predlog import read_log
 from openclaw_assets.compute.sensors import Slo, model_rollout_sensor, rollback_sensor, rollback_tick, rollout_decision
 from openclaw_assets.compute.staging import flight_bodies
-from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets.resources import Warehouse
 from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, run_job
 
 pytestmark = pytest.mark.slow
@@ -70,7 +70,7 @@ def instance(home: Path) -> dg.DagsterInstance:
 
 
 def alias(home: Path, name: str) -> str | None:
-    found = MlflowStore(home=str(home), profile="embedded").version_for(name)
+    found = MlflowStore.at(home, "embedded").version_for(name)
     return str(found.version) if found is not None else None
 
 
@@ -126,7 +126,7 @@ def life(feature_home: Path, tmp_path_factory: pytest.TempPathFactory, request: 
 def test_a_challenger_that_passed_every_gate_is_staged_and_promoted(life: dict, monkeypatch: pytest.MonkeyPatch):
     home = life["home"]
     monkeypatch.setenv("OPENCLAW_HOME", str(home))
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     with instance(home) as inst:
         request, reason, handled = rollout_decision(inst, store, None)
     assert request is not None and request.job_name == "openclaw_rollout", reason
@@ -215,7 +215,7 @@ def test_a_degraded_challenger_is_stopped_by_its_gates(life: dict, monkeypatch: 
     assert not check_evaluations(result)["model_evaluation:quality_floor"].passed
     assert alias(home, CHALLENGER) == "3"
 
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     with instance(home) as inst:
         request, reason, handled = rollout_decision(inst, store, "2")
     assert request is None and "failed its gates" in reason and "quality_floor" in reason
@@ -279,7 +279,7 @@ def _register_broken_version(home: Path, good: str) -> str:
 
     import mlflow
 
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     client = store.client()
     wrapper = copy.deepcopy(mlflow.pyfunc.load_model(f"models:/{store.model_name}/{good}").unwrap_python_model())
     wrapper.prepared.features = [*wrapper.prepared.features, "feature_that_is_not_served"]
@@ -305,7 +305,7 @@ def test_an_induced_live_breach_rolls_the_champion_back_within_one_tick(life: di
     failed = [a for a in answers if a.status_code != 200]
     assert failed and all(a.status_code == 503 and a.json()["error"] == "model_failed" for a in failed)
 
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     with instance(home) as inst:
         context = dg.build_sensor_context(
             instance=inst,

@@ -11,7 +11,7 @@ import dagster as dg
 
 from openclaw_assets.data.sensors import landing_zone_sensor
 from openclaw_assets.data.tables import landing_file
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets_tests.conftest import FLIGHTS_SELECTION, MONTH, run_assets
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.kernel.paths import warehouse_file
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +210,7 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
         "trained_model,model_evaluation",
         {"ops": {"trained_model": {"config": FAST_TRAINING}, "model_evaluation": {"config": ONE_MONTH_GATES}}},
     )
-    store = MlflowStore(home=str(home), profile="embedded")
+    store = MlflowStore.at(home, "embedded")
     assert store.version_for(CHAMPION) is None
 
     args = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(_free_port())]

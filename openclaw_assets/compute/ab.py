@@ -10,7 +10,7 @@ AUC from here.
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.warehouse import Warehouse
 
 TABLE = "ab_results"
 
@@ -52,7 +52,7 @@ def summarise_variants(log, outcomes, min_labelled: int):
 def outcomes_frame(home):
     import pandas as pd
 
-    from openclaw_assets.data.tables import warehouse_file
+    from openclaw_assets.kernel.paths import warehouse_file
 
     folder = warehouse_file(home, "validated", "flights", "2013-01").parent
     frames = []
@@ -78,9 +78,9 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
     import pandas as pd
 
     from openclaw_assets.compute.gateway.predlog import read_log
-    from openclaw_assets.data.tables import warehouse_file
-    from openclaw_assets.lib.atomic import write_parquet_atomic
-    from openclaw_assets.lib.reporting import file_metadata
+    from openclaw_assets.kernel.atomic import write_parquet_atomic
+    from openclaw_assets.kernel.paths import warehouse_file
+    from openclaw_assets.kernel.reporting import file_metadata
 
     lines, skipped = read_log(warehouse.root)
     columns = ["flight_id", "request_key", "variant", "model_version", "probability", "risk_flag"]

@@ -13,10 +13,10 @@ file appears at ``predictions/flight_delay/<YYYY-MM>.parquet`` only when complet
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.features.store import FeastStore
+from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
-from openclaw_assets.resources import Warehouse
 
 TABLE = "flight_delay"
 EVERY_FLIGHT_SCORED = "every_flight_scored"
@@ -29,7 +29,7 @@ class BatchConfig(dg.Config):
 
 def scoring_rows(flights):
     """Entity rows for every flight (cancelled and diverted too), as the training set asks Feast, plus status."""
-    from openclaw_assets.features.feast_assets import flight_entity_rows
+    from openclaw_assets.features.entities import flight_entity_rows
 
     rows = flight_entity_rows(flights).drop(columns=["delayed", "month"])
     rows["status"] = flights["status"].astype(str).to_numpy()
@@ -44,7 +44,7 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
     import pyarrow.parquet as pq
 
     from openclaw_assets.features.repo import VIEWS, known_at_column
-    from openclaw_assets.lib.atomic import atomic_path, sha256_file
+    from openclaw_assets.kernel.atomic import atomic_path, sha256_file
     from openclaw_assets.models.training import FEATURES
 
     schema = pa.schema(
@@ -122,10 +122,10 @@ def batch_predictions(
     import mlflow
     import pandas as pd
 
-    from openclaw_assets.data.checks import Outcome
-    from openclaw_assets.data.tables import warehouse_file
     from openclaw_assets.features.repo import FEATURE_SERVICE
-    from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
+    from openclaw_assets.kernel.outcomes import Outcome
+    from openclaw_assets.kernel.paths import warehouse_file
+    from openclaw_assets.kernel.reporting import check_results, file_metadata, summarise
 
     champion = mlflow_store.version_for(CHAMPION)
     if champion is None:

@@ -7,7 +7,9 @@ from openclaw_assets.compute.batch import batch_predictions
 from openclaw_assets.compute.deployment import production_deployment
 from openclaw_assets.compute.sensors import ROLLOUT_JOB, model_rollout_sensor, rollback_sensor
 from openclaw_assets.compute.staging import staging_validation
-from openclaw_assets.resources import feast_store, mlflow_store, warehouse
+from openclaw_assets.features.store import FEAST
+from openclaw_assets.kernel.warehouse import WAREHOUSE
+from openclaw_assets.models.registry import MLFLOW
 
 rollout_job = dg.define_asset_job(
     ROLLOUT_JOB,
@@ -23,5 +25,5 @@ defs = dg.Definitions(
     jobs=[rollout_job, ab_job],
     sensors=[model_rollout_sensor, rollback_sensor],
     schedules=[dg.ScheduleDefinition(job=ab_job, cron_schedule="*/15 * * * *", name="ab_results_schedule")],
-    resources={"warehouse": warehouse, "mlflow_store": mlflow_store, "feast": feast_store},
+    resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW, "feast": FEAST},
 )

@@ -12,8 +12,8 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, STAGING_CHECKS, verdict
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets.resources import Warehouse
 
 ROLLED_BACK_TAG = "deployment.rolled_back"
 

@@ -41,7 +41,7 @@ def read_history(home: Path) -> list[dict[str, Any]]:
 
 def write_record(home: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Stamp, append to the history (fsynced), then replace current.json atomically."""
-    from openclaw_assets.lib.atomic import write_bytes_atomic
+    from openclaw_assets.kernel.atomic import write_bytes_atomic
 
     record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **record}
     folder = deployment_dir(home)

@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets.resources import Warehouse
 
 ROLLOUT_JOB = "openclaw_rollout"
 

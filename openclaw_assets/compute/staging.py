@@ -13,8 +13,8 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
-from openclaw_assets.resources import Warehouse
 
 LATENCY_BUDGET = "latency_budget"
 ERROR_BUDGET = "error_budget"
@@ -123,9 +123,9 @@ def staging_validation(
     import pandas as pd
 
     from openclaw_assets.compute.gateway import server
-    from openclaw_assets.data.checks import Outcome
-    from openclaw_assets.data.tables import warehouse_file
-    from openclaw_assets.lib.reporting import check_results
+    from openclaw_assets.kernel.outcomes import Outcome
+    from openclaw_assets.kernel.paths import warehouse_file
+    from openclaw_assets.kernel.reporting import check_results
 
     evaluation = verdict(context.instance, "model_evaluation", EVALUATION_CHECKS)
     candidate = mlflow_store.version_for(CHALLENGER)

@@ -13,7 +13,6 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.data import checks
-from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.data.sensors import SOURCE_SHA_KEY
 from openclaw_assets.data.tables import (
     AIRLINES,
@@ -23,10 +22,11 @@ from openclaw_assets.data.tables import (
     REFERENCE_TABLES,
     WEATHER,
     TableSpec,
-    warehouse_file,
 )
-from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.reporting import check_results, file_metadata, summarise
+from openclaw_assets.kernel.warehouse import Warehouse
 
 CODE_VERSION = "data-1"
 SOURCE_FILE_KEY = "openclaw.source_file"
@@ -76,7 +76,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         from openclaw_assets.data.contracts import arrow_schema
         from openclaw_assets.data.landing import LandingError, check_header, check_partition, find_drop, read_drop
-        from openclaw_assets.lib.atomic import remove_stale_temporaries, write_parquet_atomic
+        from openclaw_assets.kernel.atomic import remove_stale_temporaries, write_parquet_atomic
 
         home = warehouse.root
         keys = context.partition_keys
@@ -202,7 +202,7 @@ def _gates(
     """Evaluate the gates on the files as written, read back from disk."""
     import pandas as pd
 
-    from openclaw_assets.lib.atomic import parquet_rows
+    from openclaw_assets.kernel.atomic import parquet_rows
 
     valid_rows, quarantine_rows = parquet_rows(valid_path), parquet_rows(quarantine_path)
     columns = list(dict.fromkeys([*spec.key, *(["day", "dest"] if spec is FLIGHTS else [])]))
@@ -231,7 +231,7 @@ def _validate_partitions(
     import pyarrow.parquet as pq
 
     from openclaw_assets.data.contracts import arrow_schema, quarantine_frame
-    from openclaw_assets.lib.atomic import write_parquet_atomic
+    from openclaw_assets.kernel.atomic import write_parquet_atomic
 
     records_valid, records_quarantine, per_partition = [], [], {}
     meta_valid: dict[str, Any] = {}
@@ -336,7 +336,7 @@ def build_reference_asset(spec: TableSpec) -> dg.AssetsDefinition:
     def reference(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
         from openclaw_assets.data.contracts import arrow_schema
         from openclaw_assets.data.landing import LandingError, find_drop, read_drop
-        from openclaw_assets.lib.atomic import write_parquet_atomic
+        from openclaw_assets.kernel.atomic import write_parquet_atomic
 
         home = warehouse.root
         try:

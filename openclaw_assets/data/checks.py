@@ -7,8 +7,9 @@ results as blocking asset checks; tests call them directly on crafted frames.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from openclaw_assets.kernel.outcomes import Outcome
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,15 +19,6 @@ QUARANTINE_RATE = "quarantine_rate"
 KEY_UNIQUENESS = "key_uniqueness"
 PARTITION_COMPLETENESS = "partition_completeness"
 DEST_COVERAGE = "dest_reference_coverage"
-
-
-@dataclass
-class Outcome:
-    """The result of one gate on one partition."""
-
-    passed: bool
-    summary: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def row_accounting(raw_rows: int, valid_rows: int, quarantine_rows: int) -> Outcome:

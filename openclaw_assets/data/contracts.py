@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.data.tables import AIRLINES, AIRPORTS, FLIGHTS, PLANES, WEATHER, TableSpec
+from openclaw_assets.kernel.months import LOCAL_TZ
 
 if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas as pa
     import pyarrow as pa_types
 
-LOCAL_TZ = "America/New_York"
 """The wall clock of the three New York origins: year/month/day/hour columns are local time."""
 
 REASON = "reason"

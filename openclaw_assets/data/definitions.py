@@ -4,10 +4,10 @@ import dagster as dg
 
 from openclaw_assets.data.assets import assets
 from openclaw_assets.data.sensors import landing_zone_sensor
-from openclaw_assets.resources import warehouse
+from openclaw_assets.kernel.warehouse import WAREHOUSE
 
 defs = dg.Definitions(
     assets=assets,
     sensors=[landing_zone_sensor],
-    resources={"warehouse": warehouse},
+    resources={"warehouse": WAREHOUSE},
 )

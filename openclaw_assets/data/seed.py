@@ -35,27 +35,6 @@ def source_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
-def parse_months(text: str, known: list[str]) -> list[str]:
-    """``2013-01:2013-12``, ``2013-03`` or ``2013-01,2013-05`` -> partition keys, in order."""
-    months: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if ":" in part:
-            start, _, end = part.partition(":")
-            for bound in (start, end):
-                if bound not in known:
-                    raise SeedError(f"unknown month {bound!r}: months run from {known[0]} to {known[-1]}")
-            i, j = known.index(start), known.index(end)
-            if i > j:
-                raise SeedError(f"empty range {part!r}: {start} is after {end}")
-            months.extend(known[i : j + 1])
-        elif part in known:
-            months.append(part)
-        else:
-            raise SeedError(f"unknown month {part!r}: months run from {known[0]} to {known[-1]}")
-    return list(dict.fromkeys(months))
-
-
 def _read_source(name: str, typed: bool):
     import pandas as pd
 
@@ -69,7 +48,7 @@ def _read_source(name: str, typed: bool):
 
 
 def _write(frame, target: Path, fmt: str) -> Written:
-    from openclaw_assets.lib.atomic import atomic_path, write_parquet_atomic
+    from openclaw_assets.kernel.atomic import atomic_path, write_parquet_atomic
 
     if fmt == "parquet":
         rows, _ = write_parquet_atomic(frame, target)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from openclaw_assets.data.partitions import MONTHS
-from openclaw_assets.data.tables import TABLES, parse_landing_name, warehouse_file
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.data.tables import TABLES, parse_landing_name
+from openclaw_assets.kernel.partitions import MONTHS
+from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.warehouse import Warehouse
 
 SOURCE_SHA_KEY = "openclaw.source_sha256"
 
@@ -33,7 +34,7 @@ def assets_for(table: str) -> list[dg.AssetKey]:
 
 def ingested_sha(home: Path, table: str, partition: str | None) -> str | None:
     """The SHA-256 of the drop the current raw table was built from, if any."""
-    from openclaw_assets.lib.atomic import parquet_footer
+    from openclaw_assets.kernel.atomic import parquet_footer
 
     path = warehouse_file(home, "raw", table, partition)
     if not path.exists():
@@ -46,7 +47,7 @@ def ingested_sha(home: Path, table: str, partition: str | None) -> str | None:
 
 def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg.RunRequest], dict[str, dict]]:
     """Compare the landing zone with the cursor; return the runs to start and the new cursor."""
-    from openclaw_assets.lib.atomic import sha256_file
+    from openclaw_assets.kernel.atomic import sha256_file
 
     landing = home / "landing"
     valid_partitions = set(MONTHS.get_partition_keys())

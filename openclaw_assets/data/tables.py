@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYERS = ("raw", "validated", "quarantine", "features", "predictions")
 DROP_FORMATS = ("csv", "parquet")
-UNPARTITIONED = "all"
 
 
 @dataclass(frozen=True)
@@ -95,13 +93,6 @@ def landing_file(home: Path, table: str, partition: str | None, fmt: str) -> Pat
     """``landing/<table>/<table>_<YYYY-MM>.<fmt>``, or ``landing/<table>/<table>.<fmt>``."""
     stem = f"{table}_{partition}" if partition else table
     return landing_dir(home, table) / f"{stem}.{fmt}"
-
-
-def warehouse_file(home: Path, layer: str, table: str, partition: str | None) -> Path:
-    """``warehouse/<layer>/<table>/<YYYY-MM>.parquet`` (``all.parquet`` when unpartitioned)."""
-    if layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}; layers are {', '.join(LAYERS)}")
-    return home / "warehouse" / layer / table / f"{partition or UNPARTITIONED}.parquet"
 
 
 def parse_landing_name(path: Path) -> tuple[str, str | None, str] | None:

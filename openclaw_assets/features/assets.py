@@ -13,12 +13,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features import checks
 from openclaw_assets.features.repo import VIEW_BY_NAME, known_at_column
-from openclaw_assets.lib.reporting import check_results, file_metadata, summarise
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.months import shift
+from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.kernel.reporting import check_results, summarise
+from openclaw_assets.kernel.warehouse import Warehouse
 
 CODE_VERSION = "features-1"
 FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats", "tail_recent")
@@ -65,26 +65,11 @@ def load_baseline(path: str | None = None) -> dict[str, dict[str, dict[str, floa
     return json.loads(Path(path or BASELINE_FILE).read_text())
 
 
-def month_bounds(partition: str):
-    """A partition's [start, end) as UTC instants (months are local calendar months)."""
-    import pandas as pd
-
-    from openclaw_assets.data.contracts import LOCAL_TZ
-
-    start = pd.Timestamp(f"{partition}-01", tz=LOCAL_TZ)
-    end = start + pd.offsets.MonthBegin(1)
-    return start.tz_convert("UTC").to_pydatetime(), end.tz_convert("UTC").to_pydatetime()
-
-
-def write_feature_table(home: Path, view: str, partition: str | None, table) -> dict[str, Any]:
+def write_feature_table(warehouse: Warehouse, view: str, partition: str | None, table) -> dict[str, Any]:
     """Add the known-at column, write atomically, return the file's metadata."""
-    from openclaw_assets.lib.atomic import write_parquet_atomic
-
     table = table.copy()
     table[known_at_column(view)] = table["event_timestamp"]
-    path = warehouse_file(home, "features", view, partition)
-    rows, sha = write_parquet_atomic(table, path)
-    return file_metadata(path, rows, sha)
+    return warehouse.write(table, "features", view, partition).metadata()
 
 
 def _quality(table, view: str, config: FeatureQualityConfig) -> checks.Outcome:
@@ -108,22 +93,12 @@ def _baseline_check(view: str) -> dg.AssetCheckSpec:
     )
 
 
-def _read_flights(home: Path, partition: str):
-    import pandas as pd
-
-    keys = MONTHS.get_partition_keys()
-    index = keys.index(partition)
-    frames = []
-    for key in keys[max(0, index - 2) : index + 1]:
-        path = warehouse_file(home, "validated", "flights", key)
-        if not path.exists():
-            raise dg.Failure(
-                description=f"{path}: validated flights for {key} are needed for {partition}'s 30-day windows; "
-                f"materialize validated_flights for {key} first",
-                allow_retries=False,
-            )
-        frames.append(pd.read_parquet(path, columns=FLIGHT_COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+def _read_flights(warehouse: Warehouse, partition: str):
+    """The month's validated flights and those of the two months before it that exist as partitions."""
+    known = set(MONTHS.get_partition_keys())
+    months = [m for m in (shift(partition, -2), shift(partition, -1), partition) if m in known]
+    why = f"{partition}'s 30-day windows"
+    return warehouse.read_many("validated", "flights", months, columns=FLIGHT_COLUMNS, why=why)
 
 
 @dg.multi_asset(
@@ -142,7 +117,6 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     """Carrier, origin, route and aircraft-delay features for each month, from that month and the two before it."""
     from openclaw_assets.features import compute
 
-    home = warehouse.root
     builders = {
         "carrier_stats": (compute.carrier_features, ["carrier"]),
         "origin_stats": (compute.origin_features, ["origin"]),
@@ -153,10 +127,10 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     metadata: dict[str, dict] = {}
     gates: dict[str, dict] = {view: {} for view in FLIGHT_VIEWS}
     for partition in context.partition_keys:
-        flights = _read_flights(home, partition)
+        flights = _read_flights(warehouse, partition)
         for view, (build, keys) in builders.items():
             table = compute.finish(build(flights, partition), keys)
-            metadata[view] = write_feature_table(home, view, partition, table)
+            metadata[view] = write_feature_table(warehouse, view, partition, table)
             records[view].append(
                 {"partition": partition, "rows": len(table), "content_sha256": metadata[view]["content_sha256"][:16]}
             )
@@ -178,20 +152,13 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     description=VIEW_BY_NAME["weather_hourly"].description,
 )
 def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
-    import pandas as pd
-
     from openclaw_assets.features import compute
 
-    home = warehouse.root
     records, metadata, gates = [], {}, {}
     for partition in context.partition_keys:
-        source = warehouse_file(home, "validated", "weather", partition)
-        if not source.exists():
-            raise dg.Failure(
-                description=f"{source}: materialize validated_weather for {partition} first", allow_retries=False
-            )
-        table = compute.finish(compute.weather_features(pd.read_parquet(source)), ["origin"])
-        metadata = write_feature_table(home, "weather_hourly", partition, table)
+        weather = warehouse.read("validated", "weather", partition)
+        table = compute.finish(compute.weather_features(weather), ["origin"])
+        metadata = write_feature_table(warehouse, "weather_hourly", partition, table)
         records.append({"partition": partition, "rows": len(table), "content_sha256": metadata["content_sha256"][:16]})
         gates[partition] = {checks.BASELINE: _quality(table, "weather_hourly", config)}
     yield dg.MaterializeResult(metadata=summarise(records, metadata))
@@ -207,14 +174,9 @@ def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConf
     description=VIEW_BY_NAME["aircraft"].description,
 )
 def aircraft(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
-    import pandas as pd
-
     from openclaw_assets.features import compute
 
-    home = warehouse.root
-    table = compute.finish(
-        compute.aircraft_features(pd.read_parquet(warehouse_file(home, "validated", "planes", None))), ["tailnum"]
-    )
-    metadata = write_feature_table(home, "aircraft", None, table)
+    table = compute.finish(compute.aircraft_features(warehouse.read("validated", "planes")), ["tailnum"])
+    metadata = write_feature_table(warehouse, "aircraft", None, table)
     yield dg.MaterializeResult(metadata=metadata)
     yield from check_results("aircraft", {None: {checks.BASELINE: _quality(table, "aircraft", config)}})

@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features.checks import baseline_profile
 from openclaw_assets.features.repo import VIEWS
-from openclaw_assets.settings import openclaw_home
+from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.settings import openclaw_home
 
 TARGET = Path(__file__).with_name("baseline.json")
 
@@ -36,7 +36,7 @@ def build(home: Path) -> dict[str, dict[str, dict[str, float]]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     home = openclaw_home(args[0] if args else None)
-    from openclaw_assets.lib.atomic import write_bytes_atomic
+    from openclaw_assets.kernel.atomic import write_bytes_atomic
 
     write_bytes_atomic(TARGET, (json.dumps(build(home), indent=2, sort_keys=True) + "\n").encode())
     print(f"wrote {TARGET}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from openclaw_assets.data.checks import Outcome
+from openclaw_assets.kernel.outcomes import Outcome
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from openclaw_assets.features.entities import UNKNOWN
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -28,7 +30,7 @@ CARRIER_WINDOWS = {"1d": "1D", "7d": "7D", "30d": "30D"}
 ORIGIN_WINDOWS = {"3h": "3h", "1d": "1D", "7d": "7D"}
 ROUTE_WINDOW_DAYS = 30
 WEATHER_COLUMNS = ["temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]
-UNKNOWN = "UNKNOWN"
+
 REFERENCE_YEAR = 2013
 
 
@@ -97,7 +99,7 @@ def month_grid(partition: str, freq: str) -> pd.DatetimeIndex:
     """Hour or day boundaries of a calendar month in local time, as UTC instants."""
     import pandas as pd
 
-    from openclaw_assets.data.contracts import LOCAL_TZ
+    from openclaw_assets.kernel.months import LOCAL_TZ
 
     start = pd.Timestamp(f"{partition}-01", tz=LOCAL_TZ)
     end = start + pd.offsets.MonthBegin(1)

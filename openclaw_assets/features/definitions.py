@@ -4,9 +4,10 @@ import dagster as dg
 
 from openclaw_assets.features.assets import aircraft, flight_features, weather_hourly
 from openclaw_assets.features.feast_assets import feast_registry, online_features, training_set
-from openclaw_assets.resources import feast_store, warehouse
+from openclaw_assets.features.store import FEAST
+from openclaw_assets.kernel.warehouse import WAREHOUSE
 
 defs = dg.Definitions(
     assets=[flight_features, weather_hourly, aircraft, feast_registry, online_features, training_set],
-    resources={"warehouse": warehouse, "feast": feast_store},
+    resources={"warehouse": WAREHOUSE, "feast": FEAST},
 )

@@ -6,14 +6,17 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.data.partitions import MONTHS, SINGLE_RUN
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features import checks
-from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS, month_bounds
+from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS
+from openclaw_assets.features.entities import labelled_flights
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
 from openclaw_assets.features.store import FeastStore
-from openclaw_assets.lib.reporting import check_results, file_metadata
-from openclaw_assets.resources import Warehouse
+from openclaw_assets.kernel.months import format_range, month_bounds
+from openclaw_assets.kernel.outcomes import Outcome
+from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, partition_months
+from openclaw_assets.kernel.paths import table_partitions
+from openclaw_assets.kernel.reporting import check_results
+from openclaw_assets.kernel.warehouse import Warehouse
 
 FEATURE_TABLES = [*FLIGHT_VIEWS, "weather_hourly", "aircraft"]
 PARTITIONED_VIEWS = [v.name for v in VIEWS if v.partitioned]
@@ -134,15 +137,14 @@ def latest_offline(home: Path, view: str, until) -> Any:
     """Each entity's newest offline row with event_timestamp before ``until``."""
     import pandas as pd
 
-    folder = warehouse_file(home, "features", view, None).parent
-    frames = [pd.read_parquet(p) for p in sorted(folder.glob("*.parquet")) if not p.name.startswith(".")]
+    frames = [pd.read_parquet(p) for p in table_partitions(home, "features", view)]
     table = pd.concat(frames, ignore_index=True)
     table = table[table["event_timestamp"] < pd.Timestamp(until)]
     key = next(v.key for v in VIEWS if v.name == view)
     return table.sort_values("event_timestamp").groupby(key, sort=True).tail(1).reset_index(drop=True)
 
 
-def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> checks.Outcome:
+def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> Outcome:
     """Compare online values with the latest offline ones for a sample of entities of one view."""
     spec = next(v for v in VIEWS if v.name == view)
     expected = latest_offline(home, view, until)
@@ -155,8 +157,8 @@ def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> 
 
 def newest_validated_end(home: Path):
     """The end of the newest validated flights partition in the warehouse."""
-    folder = warehouse_file(home, "validated", "flights", "2013-01").parent
-    keys = sorted(p.stem for p in folder.glob("*.parquet") if p.stem in MONTHS.get_partition_keys())
+    known = set(MONTHS.get_partition_keys())
+    keys = [p.stem for p in table_partitions(home, "validated", "flights") if p.stem in known]
     return month_bounds(keys[-1])[1] if keys else None
 
 
@@ -208,14 +210,7 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
         checks.ONLINE_FRESHNESS: checks.freshness(until, newest_validated_end(warehouse.root)),
     }
     parities = [parity(store, warehouse.root, view, until) for view in [*PARTITIONED_VIEWS, "aircraft"]]
-    outcomes[checks.ONLINE_PARITY] = checks.Outcome(
-        all(p.passed for p in parities),
-        "; ".join(p.summary for p in parities),
-        {
-            "entities_sampled": sum(p.metadata["entities_sampled"] for p in parities),
-            "mismatches": sum(p.metadata["mismatches"] for p in parities),
-        },
-    )
+    outcomes[checks.ONLINE_PARITY] = Outcome.all_of(parities, totals=("entities_sampled", "mismatches"))
     yield dg.MaterializeResult(
         metadata={
             "materialized": ", ".join(written) or "none",
@@ -230,52 +225,6 @@ class TrainingSetConfig(dg.Config):
     """Which months of labelled flights the training set covers."""
 
     months: str = Field(default="2013-01:2013-12", description="A:B range of months (inclusive).")
-
-
-def flight_entity_rows(flights):
-    """Entity rows for flights: keys, event time (scheduled departure) and the request-time fields.
-
-    The one definition shared by the training set and batch scoring, so both ask Feast the same question.
-    """
-    import pandas as pd
-
-    from openclaw_assets.data.contracts import LOCAL_TZ
-    from openclaw_assets.features.compute import UNKNOWN, flight_times
-
-    times = flight_times(flights)
-    local = times["sched_dep"].dt.tz_convert(LOCAL_TZ)
-    return pd.DataFrame(
-        {
-            "flight_id": flights["flight_id"].astype(str),
-            "carrier": flights["carrier"].astype(str),
-            "origin": flights["origin"].astype(str),
-            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
-            "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
-            "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
-            "delayed": times["delayed"].astype("int64"),
-            "month": flights["month"].astype("int64"),
-            "day_of_week": local.dt.dayofweek.astype("int64"),
-            "hour": flights["hour"].astype("int64"),
-            "minute": flights["minute"].astype("int64"),
-            "distance": flights["distance"].astype("float64"),
-        }
-    )
-
-
-def labelled_flights(home: Path, months: list[str]):
-    """Entity rows of the arrived flights (the ones with a label), with their label."""
-    import pandas as pd
-
-    frames = []
-    for month in months:
-        path = warehouse_file(home, "validated", "flights", month)
-        if not path.exists():
-            raise dg.Failure(
-                description=f"{path}: materialize validated_flights for {month} first", allow_retries=False
-            )
-        flights = pd.read_parquet(path)
-        frames.append(flight_entity_rows(flights[flights["status"] == "arrived"].reset_index(drop=True)))
-    return pd.concat(frames, ignore_index=True)
 
 
 @dg.asset(
@@ -300,28 +249,24 @@ def labelled_flights(home: Path, months: list[str]):
     description=f"Labelled flights joined point-in-time with `{FEATURE_SERVICE}` through Feast's historical retrieval.",
 )
 def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastStore, warehouse: Warehouse):
-    from openclaw_assets.data.seed import parse_months
-    from openclaw_assets.lib.atomic import write_parquet_atomic
-
-    months = parse_months(config.months, list(MONTHS.get_partition_keys()))
-    entities = labelled_flights(warehouse.root, months)
+    months = partition_months(config.months)
+    entities = labelled_flights(warehouse, months)
     store = feast.open()
     joined = store.get_historical_features(
         entity_df=entities, features=store.get_feature_service(FEATURE_SERVICE)
     ).to_df()
     joined = joined.sort_values(["event_timestamp", "flight_id"], kind="stable").reset_index(drop=True)
-    path = warehouse_file(warehouse.root, "features", "training_set", None)
-    rows, sha = write_parquet_atomic(joined, path)
+    written = warehouse.write(joined, "features", "training_set")
     known = {v.name: known_at_column(v.name) for v in VIEWS}
     outcomes = {
         checks.POINT_IN_TIME: checks.point_in_time(joined, known, {v.name: v.ttl for v in VIEWS}),
         checks.TRAINING_ROWS: checks.training_rows(len(entities), len(joined)),
     }
-    positives = float(joined["delayed"].mean()) if rows else 0.0
+    positives = float(joined["delayed"].mean()) if written.rows else 0.0
     yield dg.MaterializeResult(
         metadata={
-            **file_metadata(path, rows, sha),
-            "months": f"{months[0]}..{months[-1]}",
+            **written.metadata(),
+            "months": format_range(months),
             "label_positive_rate": positives,
             "feature_service": FEATURE_SERVICE,
             "columns": len(joined.columns),

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from openclaw_assets.data.tables import warehouse_file
+from openclaw_assets.features.entities import ENTITY_KEYS
+from openclaw_assets.kernel.paths import warehouse_file
 
 PROJECT = "openclaw"
 FEATURE_SERVICE = "flight_delay_v1"
@@ -87,7 +88,6 @@ VIEWS = (
     ),
 )
 VIEW_BY_NAME = {view.name: view for view in VIEWS}
-ENTITY_KEYS = ("carrier", "origin", "route", "tailnum")
 
 
 def known_at_column(view: str) -> str:

@@ -3,28 +3,29 @@
 embedded (default): file registry, DuckDB offline store over the warehouse's Parquet,
 SQLite online store, all under ``$OPENCLAW_HOME/feast``.
 scaleout: SQL registry on PostgreSQL, Redis online store, the same offline store.
-Connection strings come from the resource's config or, at run time, from
-``OPENCLAW_FEAST_REGISTRY_URL`` and ``OPENCLAW_REDIS_URL``.
+Connection strings come from the resource's config or, read when the store opens (never at
+import), from ``OPENCLAW_FEAST_REGISTRY_URL`` and ``OPENCLAW_REDIS_URL``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the nested resource type at run time.
 
-import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.settings import openclaw_home
-from openclaw_assets.settings import profile as current_profile
+from openclaw_assets.kernel.settings import Profile
+from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
 DEFAULT_REGISTRY_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "127.0.0.1:6379"
+REGISTRY_URL_VARIABLE = "OPENCLAW_FEAST_REGISTRY_URL"
+REDIS_URL_VARIABLE = "OPENCLAW_REDIS_URL"
 
 
 def feature_store_config(
-    home: Path, profile: str, registry_url: str, redis_url: str, offline: str = "duckdb"
+    home: Path, profile: Profile, registry_url: str, redis_url: str, offline: str = "duckdb"
 ) -> dict[str, Any]:
     """The content of ``feature_store.yaml`` for a profile."""
     feast_dir = home / "feast"
@@ -34,7 +35,7 @@ def feature_store_config(
         "offline_store": {"type": offline},
         "entity_key_serialization_version": 3,
     }
-    if profile == "scaleout":
+    if profile is Profile.SCALEOUT:
         config["registry"] = {
             "registry_type": "sql",
             "path": registry_url,
@@ -49,17 +50,25 @@ def feature_store_config(
 
 
 class FeastStore(dg.ConfigurableResource):
-    """Opens the Feast store for this installation and storage profile."""
+    """Opens the Feast store for this installation, in the warehouse's storage profile."""
 
-    home: str | None = Field(default=None, description="OPENCLAW_HOME override.")
-    profile: str | None = Field(default=None, description="embedded or scaleout; default OPENCLAW_PROFILE.")
-    registry_url: str | None = Field(default=None, description="SQL registry URL (scaleout).")
-    redis_url: str | None = Field(default=None, description="Redis connection string host:port (scaleout).")
+    warehouse: Warehouse
+    registry_url: str | None = Field(
+        default=None, description=f"SQL registry URL (scaleout); default ${REGISTRY_URL_VARIABLE}."
+    )
+    redis_url: str | None = Field(
+        default=None, description=f"Redis connection string host:port (scaleout); default ${REDIS_URL_VARIABLE}."
+    )
     offline: str = Field(default="duckdb", description="Offline store type: duckdb (default) or file (dask).")
+
+    @classmethod
+    def at(cls, home: str | Path, profile: str | None = None, **fields: Any) -> "FeastStore":
+        """The store of the installation at ``home`` (outside a Dagster run: the gateway, tools, tests)."""
+        return cls(warehouse=Warehouse(home=str(home), profile=profile), **fields)
 
     @property
     def root(self) -> Path:
-        return openclaw_home(self.home)
+        return self.warehouse.root
 
     @property
     def repo_path(self) -> Path:
@@ -68,24 +77,18 @@ class FeastStore(dg.ConfigurableResource):
     def config(self) -> dict[str, Any]:
         return feature_store_config(
             self.root,
-            self.profile or current_profile(),
-            self.registry_url or os.environ.get("OPENCLAW_FEAST_REGISTRY_URL", DEFAULT_REGISTRY_URL),
-            self.redis_url or os.environ.get("OPENCLAW_REDIS_URL", DEFAULT_REDIS_URL),
+            self.warehouse.storage_profile(),
+            self.registry_url or dg.EnvVar(REGISTRY_URL_VARIABLE).get_value(DEFAULT_REGISTRY_URL) or "",
+            self.redis_url or dg.EnvVar(REDIS_URL_VARIABLE).get_value(DEFAULT_REDIS_URL) or "",
             self.offline,
         )
 
     def open(self):
         """Write ``feature_store.yaml`` (atomically) and return a ``feast.FeatureStore`` on it."""
-        import warnings
-
         import yaml
-
-        # Run logs, not terminals: no progress bars, and no deprecation notices from inside ibis.
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        warnings.filterwarnings("ignore", message=".*fetch_arrow_table.*", category=DeprecationWarning)
         from feast import FeatureStore
 
-        from openclaw_assets.lib.atomic import write_bytes_atomic
+        from openclaw_assets.kernel.atomic import write_bytes_atomic
 
         self.repo_path.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.config(), sort_keys=True).encode()
@@ -93,3 +96,7 @@ class FeastStore(dg.ConfigurableResource):
         if not target.exists() or target.read_bytes() != text:
             write_bytes_atomic(target, text)
         return FeatureStore(repo_path=str(self.repo_path))
+
+
+FEAST = FeastStore(warehouse=WAREHOUSE)
+"""The code location's Feast store, bound as ``feast``."""

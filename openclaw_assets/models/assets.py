@@ -12,10 +12,10 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets import __version__
-from openclaw_assets.data.tables import warehouse_file
 from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.kernel.partitions import partition_months
+from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets.resources import Warehouse
 
 QUALITY_FLOOR = "quality_floor"
 NO_REGRESSION = "no_regression_vs_champion"
@@ -59,23 +59,8 @@ class GateConfig(dg.Config):
     max_calibration_error: float = Field(default=0.03, gt=0, description="Expected calibration error ceiling.")
 
 
-def _months(text: str) -> list[str]:
-    from openclaw_assets.data.partitions import MONTHS
-    from openclaw_assets.data.seed import SeedError, parse_months
-
-    try:
-        return parse_months(text, list(MONTHS.get_partition_keys()))
-    except SeedError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-
-
 def _training_frame(warehouse: Warehouse):
-    import pandas as pd
-
-    path = warehouse_file(warehouse.root, "features", "training_set", None)
-    if not path.exists():
-        raise dg.Failure(description=f"{path}: materialize training_set first", allow_retries=False)
-    return pd.read_parquet(path), path
+    return warehouse.read("features", "training_set"), warehouse.path("features", "training_set")
 
 
 @dg.asset(
@@ -94,12 +79,12 @@ def trained_model(
     import mlflow
     from mlflow.models import infer_signature
 
-    from openclaw_assets.lib.atomic import sha256_file
+    from openclaw_assets.kernel.atomic import sha256_file
     from openclaw_assets.models import training
     from openclaw_assets.models.pyfunc import FlightDelayModel
 
     frame, path = _training_frame(warehouse)
-    train_months, holdout_months = _months(config.train_months), _months(config.holdout_months)
+    train_months, holdout_months = partition_months(config.train_months), partition_months(config.holdout_months)
     train = training.split(frame, train_months)
     holdout = training.split(frame, holdout_months)
     if not len(train) or not len(holdout):
@@ -253,8 +238,8 @@ def model_evaluation(
     import mlflow
     import numpy as np
 
-    from openclaw_assets.data.checks import Outcome
-    from openclaw_assets.lib.reporting import check_results
+    from openclaw_assets.kernel.outcomes import Outcome
+    from openclaw_assets.kernel.reporting import check_results
     from openclaw_assets.models import training
 
     event = context.instance.get_latest_materialization_event(dg.AssetKey("trained_model"))
@@ -268,8 +253,8 @@ def model_evaluation(
 
     frame, _ = _training_frame(warehouse)
     # the same split and seed the challenger was trained with, from its own record
-    train = training.split(frame, _months(str(trained["training_months"]).replace("..", ":")))
-    holdout = training.split(frame, _months(str(trained["holdout_months"]).replace("..", ":")))
+    train = training.split(frame, partition_months(str(trained["training_months"]).replace("..", ":")))
+    holdout = training.split(frame, partition_months(str(trained["holdout_months"]).replace("..", ":")))
     labels = holdout[training.LABEL].to_numpy()
     scored = challenger.predict(holdout[training.FEATURES])
     scores = scored["probability"].to_numpy()

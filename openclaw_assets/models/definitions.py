@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from openclaw_assets.kernel.warehouse import WAREHOUSE
 from openclaw_assets.models.assets import model_evaluation, trained_model
-from openclaw_assets.resources import mlflow_store, warehouse
+from openclaw_assets.models.registry import MLFLOW
 
 defs = dg.Definitions(
     assets=[trained_model, model_evaluation],
-    resources={"warehouse": warehouse, "mlflow_store": mlflow_store},
+    resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW},
 )

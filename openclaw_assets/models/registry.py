@@ -7,44 +7,54 @@ artifacts at ``OPENCLAW_MLFLOW_ARTIFACTS`` (an ``s3://`` location; ``MLFLOW_S3_E
 points MLflow at an S3-compatible server). mlflow is imported only when a run uses it.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the nested resource type at run time.
 
-import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.settings import openclaw_home
-from openclaw_assets.settings import profile as current_profile
+from openclaw_assets.kernel.settings import Profile
+from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
 MODEL_NAME = "flight_delay"
 EXPERIMENT = "openclaw-flight-delay"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+TRACKING_VARIABLE = "OPENCLAW_MLFLOW_TRACKING_URI"
+ARTIFACTS_VARIABLE = "OPENCLAW_MLFLOW_ARTIFACTS"
 
 
 class MlflowStore(dg.ConfigurableResource):
-    """Opens MLflow tracking and the model registry for this installation and profile."""
+    """Opens MLflow tracking and the model registry for this installation, in the warehouse's profile."""
 
-    home: str | None = Field(default=None, description="OPENCLAW_HOME override.")
-    profile: str | None = Field(default=None, description="embedded or scaleout; default OPENCLAW_PROFILE.")
-    tracking_uri: str | None = Field(default=None, description="Tracking and registry URI (scaleout).")
-    artifact_root: str | None = Field(default=None, description="Artifact location, e.g. s3://bucket/path.")
+    warehouse: Warehouse
+    tracking_uri: str | None = Field(
+        default=None, description=f"Tracking and registry URI (scaleout); default ${TRACKING_VARIABLE}."
+    )
+    artifact_root: str | None = Field(
+        default=None, description=f"Artifact location, e.g. s3://bucket/path (scaleout); default ${ARTIFACTS_VARIABLE}."
+    )
     model_name: str = Field(default=MODEL_NAME, description="The registered model's name.")
+
+    @classmethod
+    def at(cls, home: str | Path, profile: str | None = None, **fields: Any) -> "MlflowStore":
+        """The store of the installation at ``home`` (outside a Dagster run: the gateway, tools, tests)."""
+        return cls(warehouse=Warehouse(home=str(home), profile=profile), **fields)
 
     @property
     def root(self) -> Path:
-        return openclaw_home(self.home)
+        return self.warehouse.root
 
     def uris(self) -> tuple[str, str]:
         """(tracking and registry URI, artifact location) for the profile."""
-        if (self.profile or current_profile()) == "scaleout":
-            tracking = self.tracking_uri or os.environ.get("OPENCLAW_MLFLOW_TRACKING_URI")
-            artifacts = self.artifact_root or os.environ.get("OPENCLAW_MLFLOW_ARTIFACTS")
+        if self.warehouse.storage_profile() is Profile.SCALEOUT:
+            tracking = self.tracking_uri or dg.EnvVar(TRACKING_VARIABLE).get_value()
+            artifacts = self.artifact_root or dg.EnvVar(ARTIFACTS_VARIABLE).get_value()
             if not tracking or not artifacts:
                 raise dg.Failure(
-                    description="the scaleout profile needs OPENCLAW_MLFLOW_TRACKING_URI and OPENCLAW_MLFLOW_ARTIFACTS",
+                    description=f"the scaleout profile needs {TRACKING_VARIABLE} and {ARTIFACTS_VARIABLE}",
                     allow_retries=False,
                 )
             return tracking, artifacts
@@ -78,3 +88,7 @@ class MlflowStore(dg.ConfigurableResource):
             return client.get_model_version_by_alias(self.model_name, alias)
         except MlflowException:
             return None
+
+
+MLFLOW = MlflowStore(warehouse=WAREHOUSE)
+"""The code location's MLflow store, bound as ``mlflow_store``."""

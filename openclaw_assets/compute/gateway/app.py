@@ -101,7 +101,9 @@ class Edge:
             self.observe(getattr(route, "path", "unmatched"), status[0], time.perf_counter() - started)
 
 
-def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold: float | None = None) -> FastAPI:
+def create_app(
+    home: Path, runtime=None, tokens: Tokens | None = None, threshold: float | None = None, pin: str | None = None
+) -> FastAPI:
     """The gateway for an installation. ``runtime`` (models and features) opens at startup."""
     from contextlib import asynccontextmanager
 
@@ -112,7 +114,7 @@ def create_app(home: Path, runtime=None, tokens: Tokens | None = None, threshold
 
     runtime = runtime or Runtime(
         home,
-        pin=os.environ.get("OPENCLAW_GATEWAY_PIN") or None,
+        pin=pin,
         poll_seconds=float(os.environ.get("OPENCLAW_GATEWAY_POLL_SECONDS", "2")),
     )
     tokens = tokens or Tokens.load(home)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from openclaw_assets.data.contracts import LOCAL_TZ
+from openclaw_assets.kernel.months import LOCAL_TZ
 
 MAX_ROWS = 1000
 """Rows per request; more gets 413."""

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from openclaw_assets.compute import record
-from openclaw_assets.data.contracts import LOCAL_TZ  # the time zone training read schedules in
-from openclaw_assets.features.compute import UNKNOWN  # the tail key training used for a missing tail
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
+from openclaw_assets.kernel.months import LOCAL_TZ
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION
 
 log = logging.getLogger("openclaw.gateway")
@@ -172,10 +171,10 @@ class Runtime:
         from openclaw_assets.features.store import FeastStore
         from openclaw_assets.models.registry import MlflowStore
 
-        mlflow_store = MlflowStore(home=str(self.home))
+        mlflow_store = MlflowStore.at(self.home)
         self.model_name = mlflow_store.model_name
         self._client = mlflow_store.client()
-        self.store = FeastStore(home=str(self.home)).open()
+        self.store = FeastStore.at(self.home).open()
         try:
             self.service = self.store.get_feature_service(FEATURE_SERVICE)
         except Exception as exc:  # feast raises its own not-found types
@@ -275,12 +274,9 @@ class Runtime:
     # --- features and scoring -------------------------------------------------------------
     def features(self, flights: list[Any]) -> dict[str, list]:
         """The feature service's values for each flight's entities, by column (as ``OnlineResponse.to_dict()``)."""
-        entities = {
-            "carrier": [f.carrier for f in flights],
-            "origin": [f.origin for f in flights],
-            "route": [f"{f.origin}-{f.dest}" for f in flights],
-            "tailnum": [f.tailnum or UNKNOWN for f in flights],
-        }
+        from openclaw_assets.features.entities import online_entities
+
+        entities = online_entities(flights)
         return online_columns(self.store.get_online_features(features=self.service, entity_rows=entities))
 
 
@@ -293,30 +289,28 @@ def online_columns(response: Any) -> dict[str, list]:
 
     ``to_dict`` sends every value through Feast's general converter, which tests for each
     kind of value in turn; a 100-row request of this service holds 4,300 values. Here the
-    scalar fields come out as they are, unix timestamps become UTC datetimes as Feast makes
-    them, and any other field (lists, maps, UUIDs, ...) still goes through Feast's converter.
+    scalar fields come out as they are (the service's features are all int, float or string
+    kinds, see ``features.repo``), unix timestamps become UTC datetimes as Feast makes them, and
+    any other field still goes through Feast's converter.
     """
     from feast.type_map import NULL_TIMESTAMP_INT_VALUE, feast_value_type_to_python_type
 
     proto = response.proto
-    feature_types = getattr(response, "_feature_types", None) or {}
     out: dict[str, list] = {}
     for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True):
-        kind = feature_types.get(name)
-        plain = _PLAIN_VALUES if kind is None or "UUID" not in kind.name else frozenset()
         column: list = []
         add = column.append
         for value in vector.values:
             field = value.WhichOneof("val")
             if field is None:
                 add(None)
-            elif field in plain:
+            elif field in _PLAIN_VALUES:
                 add(getattr(value, field))
             elif field == "unix_timestamp_val":
                 seconds = value.unix_timestamp_val
                 add(None if seconds == NULL_TIMESTAMP_INT_VALUE else datetime.fromtimestamp(seconds, tz=UTC))
             else:
-                add(feast_value_type_to_python_type(value, kind))
+                add(feast_value_type_to_python_type(value))
         out[name] = column
     return out
 

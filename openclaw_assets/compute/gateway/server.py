@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from openclaw_assets.lib.atomic import pid_alive
+from openclaw_assets.kernel.atomic import pid_alive
 
 DEFAULT_PORT = 8765
 
@@ -45,17 +45,15 @@ def serve(home: Path, host: str, port: int, endpoint_file: Path, pin: str | None
     import uvicorn
 
     from openclaw_assets.compute.gateway.app import create_app
-    from openclaw_assets.lib.atomic import write_bytes_atomic
+    from openclaw_assets.kernel.atomic import write_bytes_atomic
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if pin:
-        os.environ["OPENCLAW_GATEWAY_PIN"] = pin
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    app = create_app(home)
+    app = create_app(home, pin=pin)
     url = f"http://{host if family == socket.AF_INET else f'[{host}]'}:{bound}"
     endpoint_file.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(endpoint_file, json.dumps({"url": url, "pid": os.getpid(), "pin": pin}).encode())
