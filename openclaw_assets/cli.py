@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 from openclaw_assets.kernel.settings import dagster_home, openclaw_home
@@ -81,7 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
+    from openclaw_assets.console import quiet
     from openclaw_assets.definitions import defs
+    from openclaw_assets.kernel.months import format_range
 
     job_name = args.job
     if job_name == "openclaw_main" and len(months) < 2:
@@ -94,18 +97,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     ops: dict = {}
     if job.graph.has_node_named("training_set"):
-        ops["training_set"] = {"config": {"months": f"{months[0]}:{months[-1]}"}}
+        ops["training_set"] = {"config": {"months": format_range(months)}}
     if job.graph.has_node_named("trained_model"):
         train, holdout = split_months(months)
         ops["trained_model"] = {
-            "config": {"train_months": f"{train[0]}:{train[-1]}", "holdout_months": f"{holdout[0]}:{holdout[-1]}"}
+            "config": {"train_months": format_range(train), "holdout_months": format_range(holdout)}
         }
     if ops:
         run_config["ops"] = ops
-    print(f"running {job_name} for {months[0]}..{months[-1]} (OPENCLAW_HOME={home})", flush=True)
+    run_id = str(uuid.uuid4())
+    print(f"running {job_name} for {format_range(months)} (OPENCLAW_HOME={home})", flush=True)
     with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, run_config=run_config)
-        code = _report(result, home)
+        with quiet(home, instance, run_id, enabled=not args.verbose) as console:
+            result = job.execute_in_process(
+                instance=instance, tags=tags, raise_on_error=False, run_config=run_config, run_id=run_id
+            )
+        code = _report(result, home, console.log_path if console else None)
     if code == 0 and args.serve and job.graph.has_node_named("production_deployment"):
         code = _serve_champion(home, args.port)
     return code
@@ -146,24 +153,33 @@ def _serve_champion(home: Path, port: int) -> int:
     return 0
 
 
-def _report(result, home: Path) -> int:
-    checks_failed = []
-    print()
+def _report(result, home: Path, log_path: Path | None) -> int:
+    """The gate summary (one line per guarded asset, every failed gate in full), then the run's outcome."""
+    by_asset: dict[str, list] = {}
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            mark = "pass" if evaluation.passed else "FAIL"
-            if not evaluation.passed:
-                checks_failed.append(evaluation)
-            print(f"  check {mark}  {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+            by_asset.setdefault(evaluation.asset_key.to_user_string(), []).append(evaluation)
+    checks_failed = [e for found in by_asset.values() for e in found if not e.passed]
+    total = sum(len(found) for found in by_asset.values())
+    print()
+    print(f"gates: {total - len(checks_failed)} of {total} passed")
+    for asset, found in by_asset.items():
+        marks = " ".join(f"{e.check_name}" + ("" if e.passed else " FAILED") for e in found)
+        print(f"  {asset:<26} {marks}")
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     print()
+    logs = f"  log:     {log_path}" if log_path else None
     if result.success:
         print(f"run {result.run_id} succeeded.")
         print(f"  tables:  {home / 'warehouse'}/<layer>/<table>/<YYYY-MM>.parquet")
         print("  summary: openclaw status")
         print("  UI:      make ui   (then open http://127.0.0.1:3000)")
+        if logs:
+            print(logs)
         return 0
+    if logs:
+        print(logs, file=sys.stderr)
     print(f"run {result.run_id} failed:", file=sys.stderr)
     for event in failures:
         error = event.event_specific_data.error
@@ -172,7 +188,10 @@ def _report(result, home: Path) -> int:
         if error and error.cause and "Failure" not in error.cls_name:
             print(f"    caused by: {error.cause.message.strip().splitlines()[0]}", file=sys.stderr)
     for evaluation in checks_failed:
-        print(f"  gate {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed", file=sys.stderr)
+        summary = evaluation.metadata.get("summary")
+        text = str(getattr(summary, "value", "") or "").replace("\n\n", "; ")
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        print(f"  gate {name} failed" + (f": {text}" if text else ""), file=sys.stderr)
     return 1
 
 
@@ -281,9 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job", default="openclaw_main", help="job to run (default openclaw_main)")
     run.add_argument(
         "--log-level",
-        default="WARNING",
+        default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="Dagster console log level (default WARNING)",
+        help="Dagster log level in the run's log file (default INFO)",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print Dagster's and the libraries' output here instead of to $OPENCLAW_HOME/logs/run-<id>.log",
     )
     run.add_argument(
         "--no-serve",

@@ -168,7 +168,7 @@ def test_missing_reference_table_is_a_clear_failure(seeded_home: Path):
     result = run_assets(seeded_home, ["raw_flights", "validated_flights", "quarantine_flights"])
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "reference table airlines is not materialized" in failure.event_specific_data.error.message
+    assert "(reference table airlines): materialize airlines first" in failure.event_specific_data.error.message
 
 
 def test_a_range_of_months_is_one_run(home: Path):

@@ -52,9 +52,20 @@ def test_seed_and_run_one_month_then_status(tmp_path: Path):
     ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-01:2013-01"], tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert "the model plane is left out" in ran.stdout
-    for gate in ("validated_flights:row_accounting", "training_set:point_in_time", "online_features:online_freshness"):
-        assert f"check pass  {gate}" in ran.stdout
+    # one line per stage with its figures, then the gates; library output only in the run's log file
+    assert any(line.split()[:2] == ["done", "validate_flights"] and "rows" in line for line in ran.stdout.splitlines())
+    gates = next(line for line in ran.stdout.splitlines() if line.startswith("gates: "))
+    passed, total = gates.removeprefix("gates: ").removesuffix(" passed").split(" of ")
+    assert passed == total and int(total) >= 20
+    for asset, gate in (("validated_flights", "row_accounting"), ("training_set", "point_in_time")):
+        assert any(
+            line.split()[0] == asset and gate in line.split() for line in ran.stdout.splitlines() if line.strip()
+        )
     assert "succeeded" in ran.stdout
+    noise = ("Warning", "DeprecationWarning", "it/s]", "dagster - INFO")
+    assert not [n for n in noise if n in ran.stdout + ran.stderr], ran.stdout + ran.stderr
+    log = Path(next(line.split()[-1] for line in ran.stdout.splitlines() if line.strip().startswith("log:")))
+    assert log.parent == tmp_path / "logs" and "DeprecationWarning" in log.read_text()  # the noise went here
     assert warehouse_file(tmp_path, "validated", "weather", "2013-01").exists()
     assert warehouse_file(tmp_path, "features", "training_set", None).exists()
     status = _run([str(BIN / "openclaw"), "status"], tmp_path)
@@ -64,11 +75,20 @@ def test_seed_and_run_one_month_then_status(tmp_path: Path):
 
 
 @pytest.mark.cli
+def test_an_unknown_storage_profile_stops_every_command(tmp_path: Path):
+    env = {**os.environ, "OPENCLAW_HOME": str(tmp_path), "OPENCLAW_PROFILE": "Scaleout"}
+    out = subprocess.run([str(BIN / "openclaw"), "status"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert "OPENCLAW_PROFILE must be one of embedded, scaleout, not 'Scaleout'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.cli
 def test_a_month_without_its_history_fails_loudly(tmp_path: Path):
     assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path).returncode == 0
     ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
     assert ran.returncode == 1
-    assert "validated flights for 2013-01 are needed for 2013-03's 30-day windows" in ran.stderr
+    assert "(2013-03's 30-day windows): materialize validated_flights for 2013-01 first" in ran.stderr
     assert "Traceback" not in ran.stderr
     assert warehouse_file(tmp_path, "validated", "flights", "2013-03").exists()  # ingestion itself went through
     assert not warehouse_file(tmp_path, "features", "carrier_stats", "2013-03").exists()

@@ -24,9 +24,8 @@ from openclaw_assets.data.tables import (
     TableSpec,
 )
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
-from openclaw_assets.kernel.paths import warehouse_file
-from openclaw_assets.kernel.reporting import check_results, file_metadata, summarise
-from openclaw_assets.kernel.warehouse import Warehouse
+from openclaw_assets.kernel.reporting import check_results, summarise
+from openclaw_assets.kernel.warehouse import Warehouse, Written
 
 CODE_VERSION = "data-1"
 SOURCE_FILE_KEY = "openclaw.source_file"
@@ -74,9 +73,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         description=f"The monthly {spec.name} drops as landed, kept as text, after the whole-file checks.",
     )
     def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        from openclaw_assets.data.contracts import arrow_schema
         from openclaw_assets.data.landing import LandingError, check_header, check_partition, find_drop, read_drop
-        from openclaw_assets.kernel.atomic import remove_stale_temporaries, write_parquet_atomic
 
         home = warehouse.root
         keys = context.partition_keys
@@ -93,23 +90,10 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
                 check_partition(drop, key)
             except LandingError as exc:
                 raise _fail(exc, file=str(exc.path), partition=key) from None
-            target = warehouse_file(home, "raw", spec.name, key)
-            remove_stale_temporaries(target.parent)
-            rows, sha = write_parquet_atomic(
-                drop.frame,
-                target,
-                schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
-                metadata={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
-            )
-            context.log.info(f"{key}: {rows} rows from {drop.path.name} ({drop.size} bytes)")
-            records.append({"partition": key, "source_file": drop.path.name, "rows": rows, "content_sha256": sha[:16]})
-            metadata = {
-                "source_file": dg.MetadataValue.path(str(drop.path)),
-                "source_bytes": drop.size,
-                "source_sha256": drop.sha256,
-                "extra_columns": ", ".join(drop.extra_columns) or "none",
-                **file_metadata(target, rows, sha),
-            }
+            written = _write_raw(warehouse, spec, key, drop)
+            context.log.info(f"{key}: {written.rows} rows from {drop.path.name} ({drop.size} bytes)")
+            records.append(written.record(key, source_file=drop.path.name))
+            metadata = {**_source_metadata(drop), **written.metadata()}
         return dg.MaterializeResult(metadata=summarise(records, metadata))
 
     return raw_asset
@@ -118,17 +102,32 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
 # ---------------------------------------------------------------- validated + quarantine
 
 
-def _read_reference(home: Path, spec: TableSpec, column: str) -> set[str]:
-    import pandas as pd
+def _write_raw(warehouse: Warehouse, spec: TableSpec, partition: str | None, drop) -> Written:
+    """The drop as text, with its source file's name and SHA-256 in the footer (the sensor reads them)."""
+    from openclaw_assets.data.contracts import arrow_schema
 
-    path = warehouse_file(home, "validated", spec.name, None)
-    if not path.exists():
-        raise dg.Failure(
-            description=f"reference table {spec.name} is not materialized ({path} missing); "
-            f"materialize asset {spec.name} first",
-            allow_retries=False,
-        )
-    return set(pd.read_parquet(path, columns=[column])[column].dropna().tolist())
+    return warehouse.write(
+        drop.frame,
+        "raw",
+        spec.name,
+        partition,
+        schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
+        footer={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
+    )
+
+
+def _source_metadata(drop) -> dict[str, Any]:
+    return {
+        "source_file": dg.MetadataValue.path(str(drop.path)),
+        "source_bytes": drop.size,
+        "source_sha256": drop.sha256,
+        "extra_columns": ", ".join(drop.extra_columns) or "none",
+    }
+
+
+def _read_reference(warehouse: Warehouse, spec: TableSpec, column: str) -> set[str]:
+    values = warehouse.read("validated", spec.name, columns=[column], why=f"reference table {spec.name}")
+    return set(values[column].dropna().tolist())
 
 
 def _check_specs(spec: TableSpec, asset: str) -> list[dg.AssetCheckSpec]:
@@ -225,62 +224,58 @@ def _gates(
 
 
 def _validate_partitions(
-    context, spec: TableSpec, keys: list[str | None], home: Path, config: ContractConfig, refs: dict[str, set[str]]
+    context,
+    spec: TableSpec,
+    keys: list[str | None],
+    warehouse: Warehouse,
+    config: ContractConfig,
+    refs: dict[str, set[str]],
 ):
     """Apply the contract to each raw partition and write validated and quarantine files."""
     import pyarrow.parquet as pq
 
     from openclaw_assets.data.contracts import arrow_schema, quarantine_frame
-    from openclaw_assets.kernel.atomic import write_parquet_atomic
 
     records_valid, records_quarantine, per_partition = [], [], {}
     meta_valid: dict[str, Any] = {}
     meta_quarantine: dict[str, Any] = {}
     for key in keys:
-        raw_path = warehouse_file(home, "raw", spec.name, key)
-        if not raw_path.exists():
-            raise dg.Failure(
-                description=f"{raw_path}: raw partition missing; materialize raw_{spec.name} first", allow_retries=False
-            )
+        raw_path = warehouse.require("raw", spec.name, key)
         raw = pq.read_table(raw_path).to_pandas()  # text columns: str, or None for nulls
         source_columns = list(raw.columns)
         result = _contract(spec, raw, key, refs)
-        valid_path = warehouse_file(home, "validated", spec.name, key)
-        quarantine_path = warehouse_file(home, "quarantine", spec.name, key)
         extra = ("status", "flight_id") if spec is FLIGHTS else ()
-        valid_rows, valid_sha = write_parquet_atomic(
-            result.valid, valid_path, schema=arrow_schema(spec.name, extra=extra)
-        )
+        valid = warehouse.write(result.valid, "validated", spec.name, key, schema=arrow_schema(spec.name, extra=extra))
         q_extra = (*(c for c in source_columns if c not in spec.columns), "reason")
-        q_rows, q_sha = write_parquet_atomic(
+        quarantined = warehouse.write(
             quarantine_frame(result, source_columns),
-            quarantine_path,
+            "quarantine",
+            spec.name,
+            key,
             schema=arrow_schema(spec.name, text=True, extra=q_extra),
         )
-        per_partition[key] = _gates(spec, key, len(raw), valid_path, quarantine_path, config, refs)
+        valid_rows, q_rows = valid.rows, quarantined.rows
+        per_partition[key] = _gates(spec, key, len(raw), valid.path, quarantined.path, config, refs)
         reasons = ", ".join(
             f"{rule} ×{n}" for rule, n in sorted(result.reason_counts.items(), key=lambda kv: -kv[1])[:5]
         )
         detail = f" ({reasons})" if reasons else ""
         context.log.info(f"{key or spec.name}: {valid_rows} validated, {q_rows} quarantined{detail}")
-        records_valid.append({"partition": key, "rows": valid_rows, "content_sha256": valid_sha[:16]})
-        records_quarantine.append({"partition": key, "rows": q_rows, "top_reasons": reasons or "none"})
-        meta_valid = file_metadata(valid_path, valid_rows, valid_sha)
-        meta_quarantine = {
-            **file_metadata(quarantine_path, q_rows, q_sha),
-            "reasons": dg.MetadataValue.json(result.reason_counts),
-        }
+        records_valid.append(valid.record(key))
+        records_quarantine.append(quarantined.record(key, top_reasons=reasons or "none"))
+        meta_valid = valid.metadata()
+        meta_quarantine = {**quarantined.metadata(), "reasons": dg.MetadataValue.json(result.reason_counts)}
     return (summarise(records_valid, meta_valid), summarise(records_quarantine, meta_quarantine), per_partition)
 
 
-def _load_refs(home: Path, spec: TableSpec) -> dict[str, set[str]]:
+def _load_refs(warehouse: Warehouse, spec: TableSpec) -> dict[str, set[str]]:
     if spec is FLIGHTS:
         return {
-            "carriers": _read_reference(home, AIRLINES, "carrier"),
-            "airports": _read_reference(home, AIRPORTS, "faa"),
+            "carriers": _read_reference(warehouse, AIRLINES, "carrier"),
+            "airports": _read_reference(warehouse, AIRPORTS, "faa"),
         }
     if spec is WEATHER:
-        return {"airports": _read_reference(home, AIRPORTS, "faa")}
+        return {"airports": _read_reference(warehouse, AIRPORTS, "faa")}
     return {}
 
 
@@ -312,10 +307,9 @@ def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.Asse
         check_specs=_check_specs(spec, validated),
     )
     def validate(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
-        home = warehouse.root
-        refs = _load_refs(home, spec)
+        refs = _load_refs(warehouse, spec)
         meta_valid, meta_quarantine, gates = _validate_partitions(
-            context, spec, list(context.partition_keys), home, config, refs
+            context, spec, list(context.partition_keys), warehouse, config, refs
         )
         yield dg.MaterializeResult(asset_key=validated, metadata=meta_valid)
         yield dg.MaterializeResult(asset_key=quarantine, metadata=meta_quarantine)
@@ -334,27 +328,17 @@ def build_reference_asset(spec: TableSpec) -> dg.AssetsDefinition:
         description=f"The {spec.name} reference table, validated (raw and quarantine copies beside it).",
     )
     def reference(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
-        from openclaw_assets.data.contracts import arrow_schema
         from openclaw_assets.data.landing import LandingError, find_drop, read_drop
-        from openclaw_assets.kernel.atomic import write_parquet_atomic
 
-        home = warehouse.root
         try:
-            drop = read_drop(find_drop(home, spec, None), spec)
+            drop = read_drop(find_drop(warehouse.root, spec, None), spec)
         except LandingError as exc:
             raise _fail(exc, file=str(exc.path)) from None
-        write_parquet_atomic(
-            drop.frame,
-            warehouse_file(home, "raw", spec.name, None),
-            schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
-            metadata={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
-        )
-        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, [None], home, config, {})
+        _write_raw(warehouse, spec, None, drop)
+        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, [None], warehouse, config, {})
         metadata = {
             **meta_valid,
-            "source_file": dg.MetadataValue.path(str(drop.path)),
-            "source_bytes": drop.size,
-            "source_sha256": drop.sha256,
+            **_source_metadata(drop),
             "quarantined_rows": meta_quarantine["dagster/row_count"],
         }
         yield dg.MaterializeResult(metadata=metadata)

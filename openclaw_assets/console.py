@@ -1,0 +1,139 @@
+"""How ``openclaw run`` talks to a person: one line per stage with its figures, then the gates.
+
+While the run executes in this process, everything the libraries print (progress bars,
+warnings, Dagster's own log lines) goes to ``$OPENCLAW_HOME/logs/run-<run id>.log``, whose path
+the summary names. A watcher thread reads the run's events from the instance and prints a
+line for each finished step with the figures its materializations reported. Failures are
+printed in full at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+FIGURES = (
+    ("dagster/row_count", "{:,} rows"),
+    ("holdout_auc", "AUC {:.4f}"),
+    ("model_version", "v{}"),
+    ("p99_ms", "p99 {:.1f} ms"),
+    ("champion_version", "champion v{}"),
+    ("materialized", "online {}"),
+)
+"""Metadata shown on a stage's line, in this order, when a materialization reports it."""
+
+
+def _figures(metadata: dict[str, Any]) -> list[str]:
+    shown = []
+    for key, text in FIGURES:
+        value = metadata.get(key)
+        raw = getattr(value, "value", value)
+        if raw is None or raw == "":
+            continue
+        with contextlib.suppress(TypeError, ValueError):
+            shown.append(text.format(raw))
+    return shown
+
+
+@dataclass
+class StageLines:
+    """Turns a run's events into one line per finished step."""
+
+    started: dict[str, float] = field(default_factory=dict)
+    assets: dict[str, dict[str, tuple[int, list[str]]]] = field(default_factory=dict)
+
+    def line(self, event: Any) -> str | None:
+        kind = event.dagster_event_type.value if event.dagster_event_type else None
+        step = event.step_key or ""
+        if kind == "STEP_START":
+            self.started[step] = event.timestamp
+        elif kind == "ASSET_MATERIALIZATION":
+            # a range of months in one run records the same figures once per partition: show them once
+            materialization = event.dagster_event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            seen = self.assets.setdefault(step, {})
+            count, shown = seen.get(asset, (0, _figures(dict(materialization.metadata))))
+            seen[asset] = (count + 1, shown)
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+            seconds = event.timestamp - self.started.get(step, event.timestamp)
+            mark = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_SKIPPED": "skipped"}[kind]
+            parts = [
+                asset + (f" {', '.join(shown)}" if shown else "") + (f" ({count} months)" if count > 1 else "")
+                for asset, (count, shown) in self.assets.pop(step, {}).items()
+            ]
+            detail = "; ".join(parts[:3]) + (f"; +{len(parts) - 3} more" if len(parts) > 3 else "")
+            return f"  {mark:<7} {step:<20} {seconds:6.1f}s  {detail}".rstrip()
+        return None
+
+
+class QuietRun:
+    """Library output to a log file, stage lines to the terminal, for the length of a ``with`` block."""
+
+    def __init__(self, home: Path, instance: Any, run_id: str, interval: float = 0.5) -> None:
+        self.log_path = home / "logs" / f"run-{run_id}.log"
+        self.instance, self.run_id, self.interval = instance, run_id, interval
+        self.stages = StageLines()
+        self._stop = threading.Event()
+        self._seen = 0
+        self._thread: threading.Thread | None = None
+        self._saved: tuple[int, int] | None = None
+        self.terminal: IO[str] = sys.stdout
+
+    def __enter__(self) -> QuietRun:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._saved = (os.dup(1), os.dup(2))
+        self.terminal = os.fdopen(os.dup(self._saved[0]), "w", buffering=1, encoding="utf-8")
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        self._thread = threading.Thread(target=self._watch, name="openclaw-stages", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._drain()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self._saved is not None:
+            os.dup2(self._saved[0], 1)
+            os.dup2(self._saved[1], 2)
+            for fd in self._saved:
+                os.close(fd)
+        self.terminal.close()
+
+    def _drain(self) -> None:
+        try:
+            records = self.instance.all_logs(self.run_id)
+        except Exception:  # the run's storage may not exist yet; the next poll sees it
+            return
+        for event in records[self._seen :]:
+            line = self.stages.line(event)
+            if line:
+                print(line, file=self.terminal, flush=True)
+        self._seen = len(records)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._drain()
+
+
+@contextlib.contextmanager
+def quiet(home: Path, instance: Any, run_id: str, enabled: bool = True) -> Iterator[QuietRun | None]:
+    """``QuietRun`` when ``enabled`` (a terminal user), else nothing changes (``--verbose``)."""
+    if not enabled:
+        yield None
+        return
+    with QuietRun(home, instance, run_id) as run:
+        yield run
