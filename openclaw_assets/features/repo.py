@@ -95,6 +95,26 @@ def known_at_column(view: str) -> str:
     return f"{view}__known_at"
 
 
+def missing_views(columns: Any, rows: int) -> list[list[str]]:
+    """Per row, the views that had no value for it (their known-at column is null or absent).
+
+    ``columns`` maps column names to sequences: the online store's response by column, or a
+    frame from the offline store. The one rule for "this row is missing a view", online and batch.
+    """
+    known = []
+    for view in VIEWS:
+        name = known_at_column(view.name)
+        column = columns[name] if name in columns else None
+        if column is None:
+            absent = [True] * rows
+        elif hasattr(column, "isna"):  # a frame's column
+            absent = column.isna().tolist()
+        else:  # the online response: None where the store had nothing
+            absent = [value is None for value in column]
+        known.append((view.name, absent))
+    return [[name for name, absent in known if absent[row]] for row in range(rows)]
+
+
 def source_dir(home: Path, view: str) -> Path:
     return warehouse_file(home, "features", view, None).parent
 
