@@ -125,7 +125,8 @@ def test_a_month_without_its_history_fails_loudly(tmp_path: Path):
     assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path).returncode == 0
     ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
     assert ran.returncode == 1
-    assert "validated flights for 2013-01 are needed for 2013-03's 30-day windows" in ran.stderr
+    assert "flights/2013-01.parquet is missing (2013-03's 30-day windows)" in ran.stderr
+    assert "materialize validated_flights for 2013-01 first" in ran.stderr
     assert "Traceback" not in ran.stderr
     assert warehouse_file(tmp_path, "validated", "flights", "2013-03").exists()  # ingestion itself went through
     assert not warehouse_file(tmp_path, "features", "carrier_stats", "2013-03").exists()
