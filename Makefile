@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export OPENCLAW_HOME ?= $(CURDIR)/.openclaw
 export DAGSTER_HOME ?= $(OPENCLAW_HOME)/dagster
 
-.PHONY: setup run seed ui status test test-fast lint format bench clean
+.PHONY: setup run seed ui status test test-fast lint format docs bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ lint: setup
 format: setup
 	$(BIN)/ruff format openclaw_assets openclaw_assets_tests bench
 	$(BIN)/ruff check --fix openclaw_assets openclaw_assets_tests bench
+
+docs: setup
+	$(BIN)/python -m openclaw_assets.docs
 
 bench: setup
 	$(BIN)/python -m bench

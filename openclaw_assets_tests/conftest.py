@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +19,59 @@ from openclaw_assets.data.seed import seed, source_dir
 from openclaw_assets.kernel.warehouse import Warehouse
 
 MONTH = "2013-01"
+
+# --- the `cli` marker must be true -------------------------------------------------------------
+CLI_PROGRAMS = frozenset({"openclaw", "dagster", "dagster-webserver", "dagster-daemon", "dg"})
+"""The command lines the ``cli`` marker stands for (the gateway's own server process is not one)."""
+
+
+class UnmarkedCliError(AssertionError):
+    """A test without ``@pytest.mark.cli`` started one of the command lines in a subprocess."""
+
+
+_current: pytest.Item | None = None
+
+
+def _program(args: Any) -> str:
+    if isinstance(args, (str, bytes, os.PathLike)):
+        words = os.fsdecode(args).split()
+        return Path(words[0]).name if words else ""
+    return Path(os.fsdecode(args[0])).name if args else ""
+
+
+def _refuse_unmarked_cli(event: str, args: tuple) -> None:
+    """An audit hook: ``subprocess.Popen`` of a CLI program from a test that is not marked ``cli`` fails."""
+    if event != "subprocess.Popen" or _current is None:
+        return
+    program = _program(args[1])
+    if program in CLI_PROGRAMS and _current.get_closest_marker("cli") is None:
+        raise UnmarkedCliError(f"{_current.nodeid} runs `{program}` in a subprocess: mark it @pytest.mark.cli")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_refuse_unmarked_cli)
+
+
+@contextlib.contextmanager
+def _watching(item: pytest.Item) -> Iterator[None]:
+    global _current
+    _current = item
+    try:
+        yield
+    finally:
+        _current = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with _watching(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with _watching(item):
+        return (yield)
 
 
 def read_source_text(name: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from openclaw_assets.kernel.atomic import TMP_PREFIX, remove_stale_temporaries, write_parquet_atomic
+from openclaw_assets_tests.waiting import wait_until
 
 WRITER = """
 import sys, numpy as np, pandas as pd
@@ -31,16 +32,16 @@ def test_a_killed_writer_leaves_the_old_file_and_no_partial_table(tmp_path: Path
     before = target.read_bytes()
 
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
+
+    def writing() -> list[Path]:
+        assert proc.poll() is None, "writer exited"
+        return list(target.parent.glob(f"{TMP_PREFIX}*"))
+
     try:
-        deadline = time.monotonic() + 60
-        while not list(target.parent.glob(f"{TMP_PREFIX}*")):
-            assert time.monotonic() < deadline, "writer never started"
-            assert proc.poll() is None, "writer exited"
-            time.sleep(0.01)
-        time.sleep(0.05)
+        wait_until(writing, 60, 0.01, "the writer's temporary file")
+        time.sleep(0.05)  # let the write get under way before the kill
         if target.read_bytes() != before:  # the writer finished one round; stop it mid-way through the next
-            while not list(target.parent.glob(f"{TMP_PREFIX}*")):
-                time.sleep(0.005)
+            wait_until(writing, 60, 0.005, "the writer's next temporary file")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

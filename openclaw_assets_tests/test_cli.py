@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from openclaw_assets.cli import build_parser
 from openclaw_assets.data.tables import landing_file
 from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets_tests.conftest import UnmarkedCliError
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,13 +25,66 @@ def _run(args: list[str], home: Path, timeout: int = 600) -> subprocess.Complete
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
-def test_help_lists_every_subcommand(tmp_path: Path):
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    """The subcommands ``build_parser()`` defines, by name (argparse keeps them on its subparsers action)."""
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(commands.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def _help_sections(text: str) -> dict[str, list[str]]:
+    """``--help`` output by section ("usage", "positional arguments", "options"), as lines."""
+    sections: dict[str, list[str]] = {}
+    current = "usage"
+    for line in text.splitlines():
+        heading = re.fullmatch(r"(\w[\w ]*):", line)
+        if heading:
+            current = heading.group(1)
+            continue
+        sections.setdefault(current, []).append(line)
+    return sections
+
+
+def _listed_options(text: str) -> set[str]:
+    """The option strings at the head of each entry of the options section."""
+    heads = [re.split(r"\s{2,}", line.strip())[0] for line in _help_sections(text)["options"] if line[2:3] == "-"]
+    return {option for head in heads for option in re.findall(r"(?<![\w-])--?[A-Za-z][\w-]*", head)}
+
+
+README_SUBCOMMANDS = {"seed", "run", "status", "serve", "ui"}  # the CLI contract in README.md
+
+
+@pytest.mark.cli
+def test_help_lists_exactly_the_subcommands(tmp_path: Path):
     out = _run([str(BIN / "openclaw"), "--help"], tmp_path)
-    assert out.returncode == 0
-    for command in ("seed", "run", "status", "ui"):
-        assert command in out.stdout
+    assert out.returncode == 0, out.stderr
+    listed = {
+        m.group(1) for line in _help_sections(out.stdout)["positional arguments"] if (m := re.match(r" {4}(\S+)", line))
+    }
+    assert listed == set(_subcommands())
+    assert listed >= README_SUBCOMMANDS
+    assert _listed_options(out.stdout) == _options(build_parser())
 
 
+@pytest.mark.cli
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_each_subcommand_help_names_its_own_options(tmp_path: Path, command: str):
+    out = _run([str(BIN / "openclaw"), command, "--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: openclaw {command} ")
+    assert _listed_options(out.stdout) == _options(_subcommands()[command])
+
+
+def test_spawning_the_cli_from_a_test_without_the_cli_marker_fails_it(tmp_path: Path):
+    with pytest.raises(UnmarkedCliError, match="cli"):
+        _run([str(BIN / "openclaw"), "--help"], tmp_path)
+
+
+@pytest.mark.cli
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -88,7 +145,8 @@ def test_a_month_without_its_history_fails_loudly(tmp_path: Path):
     assert _run([str(BIN / "openclaw"), "seed", "--months", "2013-03"], tmp_path).returncode == 0
     ran = _run([str(BIN / "openclaw"), "run", "--months", "2013-03:2013-03"], tmp_path)
     assert ran.returncode == 1
-    assert "(2013-03's 30-day windows): materialize validated_flights for 2013-01 first" in ran.stderr
+    assert "flights/2013-01.parquet is missing (2013-03's 30-day windows)" in ran.stderr
+    assert "materialize validated_flights for 2013-01 first" in ran.stderr
     assert "Traceback" not in ran.stderr
     assert warehouse_file(tmp_path, "validated", "flights", "2013-03").exists()  # ingestion itself went through
     assert not warehouse_file(tmp_path, "features", "carrier_stats", "2013-03").exists()

@@ -96,7 +96,8 @@ def test_a_challenger_is_staged_promoted_and_served_on_the_scaleout_profile(
     store = MlflowStore.at(home)
     assert store.uris()[0].startswith("postgresql+psycopg2://")
     assert str(store.version_for(CHAMPION).version) == "1"
-    assert record.read_current(home)["champion"] == "1"
+    promoted = record.last_change(home)
+    assert promoted is not None and (promoted["action"], promoted["champion"]) == ("promote", "1")
 
     gateway = Gateway(home, profile="scaleout")
     try:

@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 
 from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets_tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,14 +60,13 @@ def _server(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 
 def _wait(predicate, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+    """Poll every second; on timeout fail naming ``what``, with the end of the server's log."""
+
+    def message() -> str:
+        tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+        return f"{what}\n{tail}"
+
+    return wait_until(predicate, timeout, 1.0, message)
 
 
 def _graphql(port: int, query: str) -> dict:
@@ -143,6 +143,19 @@ def _all_finished(dagster_home: Path, count: int) -> list[dg.DagsterRun] | None:
     return None
 
 
+def _ticks_since(dagster_home: Path, sensor: str, since: float) -> list:
+    """The sensor's completed ticks that started after ``since`` (a Unix time), oldest first."""
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        states = [s for s in instance.all_instigator_state() if s.name == sensor]
+        ticks = [
+            tick
+            for state in states
+            for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, after=since)
+            if tick.is_completed
+        ]
+    return sorted(ticks, key=lambda tick: tick.timestamp)
+
+
 def test_daemon_ingests_new_drops_once_across_a_restart(seeded_home: Path, january_flights):
     env = _env(seeded_home)
     dagster_home = seeded_home / "dagster"
@@ -166,8 +179,17 @@ def test_daemon_ingests_new_drops_once_across_a_restart(seeded_home: Path, janua
     log = seeded_home / "dev-2.log"
     with _server(args, env, log):
         runs = _wait(lambda: _all_finished(dagster_home, 6), 360, "the run for the changed drop", log)
-        time.sleep(35)  # one more sensor tick: it must start nothing
+        settled = time.time()
+        # the next tick, which sees every drop already ingested, must start nothing
+        ticks = _wait(
+            lambda: _ticks_since(dagster_home, "landing_zone_sensor", settled),
+            120,
+            "a landing-zone sensor tick after the sixth run",
+            log,
+        )
         runs = _drop_runs(dagster_home)
+    assert not ticks[0].is_failure, ticks[0].error
+    assert ticks[0].run_ids == [], ticks[0].run_ids
     assert len(runs) == 6
     changed = [r for r in runs if r.tags["openclaw/drop"] == "flights/flights_2013-01.csv"]
     assert len(changed) == 2 and changed[0].tags["openclaw/drop_sha256"] != changed[1].tags["openclaw/drop_sha256"]
@@ -225,7 +247,8 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
         )
         assert [(r.job_name, r.status) for r in runs] == [("openclaw_rollout", dg.DagsterRunStatus.SUCCESS)]
         assert str(store.version_for(CHAMPION).version) == "1"
-        assert record.read_current(home)["action"] == "promote"
+        promoted = record.last_change(home)
+        assert promoted is not None and promoted["action"] == "promote" and promoted["champion"] == "1"
 
         # a champion that fails live is taken back by the rollback sensor's next tick
         gateway = server.start_background(home, port=0, env={"OPENCLAW_GATEWAY_POLL_SECONDS": "0.5"})
@@ -246,6 +269,7 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
             assert {p["model_version"] for p in answer.json()["predictions"]} == {"1"}
         finally:
             server.stop(gateway.pid)
-    current = record.read_current(home)
-    assert current["action"] == "rollback" and current["rolled_back"] == broken
-    assert "error rate" in current["reason"]
+    rolled = record.last_change(home)
+    assert rolled is not None and rolled["action"] == "rollback" and rolled["rolled_back"] == broken
+    assert rolled["champion"] == "1" and "error rate" in rolled["reason"]
+    assert record.previous_champion(record.read_history(home), "1") is None

@@ -13,6 +13,19 @@ from pydantic import Field
 from openclaw_assets.kernel.warehouse import Warehouse
 
 TABLE = "ab_results"
+VARIANT_COLUMNS = [
+    "variant",
+    "model_version",
+    "predictions",
+    "request_keys",
+    "labelled",
+    "observed_delay_rate",
+    "mean_probability",
+    "auc",
+    "brier",
+    "risk_flag_rate",
+]
+"""The columns of the per-variant table, in the Parquet file and in the UI."""
 
 
 class AbConfig(dg.Config):
@@ -50,13 +63,13 @@ def summarise_variants(log, outcomes, min_labelled: int):
 
 
 def outcomes_frame(home):
+    """flight_id -> delayed (0/1) for every arrived flight of every validated month."""
     import pandas as pd
 
-    from openclaw_assets.kernel.paths import warehouse_file
+    from openclaw_assets.kernel.paths import table_partitions
 
-    folder = warehouse_file(home, "validated", "flights", "2013-01").parent
     frames = []
-    for path in sorted(folder.glob("[0-9]*.parquet")):
+    for path in table_partitions(home, "validated", "flights"):
         flights = pd.read_parquet(path, columns=["flight_id", "status", "arr_delay"])
         arrived = flights[flights["status"] == "arrived"]
         frames.append(
@@ -81,6 +94,7 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
     from openclaw_assets.kernel.atomic import write_parquet_atomic
     from openclaw_assets.kernel.paths import warehouse_file
     from openclaw_assets.kernel.reporting import file_metadata
+    from openclaw_assets.kernel.reporting import table as typed_table
 
     lines, skipped = read_log(warehouse.root)
     columns = ["flight_id", "request_key", "variant", "model_version", "probability", "risk_flag"]
@@ -90,13 +104,6 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
         table = pd.DataFrame(columns=["variant", "model_version", "predictions", "labelled", "auc", "brier"])
     target = warehouse_file(warehouse.root, "predictions", TABLE, None)
     rows, sha = write_parquet_atomic(table, target)
-    markdown = "| variant | version | predictions | labelled | delay rate | mean p | AUC | Brier |\n"
-    markdown += "|---|---|---|---|---|---|---|---|\n"
-    markdown += "\n".join(
-        f"| {r.variant} | v{r.model_version} | {r.predictions} | {r.labelled} | {r.observed_delay_rate:.3f} | "
-        f"{r.mean_probability:.3f} | {r.auc:.4f} | {r.brier:.4f} |"
-        for r in table.itertuples()
-    )
     per_version = {
         f"v{r.model_version}_{metric}": float(getattr(r, metric))
         for r in table.itertuples()
@@ -109,7 +116,7 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
         | {
             "logged_predictions": len(lines),
             "torn_lines_skipped": skipped,
-            "variants": dg.MetadataValue.md(markdown if len(table) else "(no predictions logged yet)"),
+            "variants": typed_table(table.to_dict("records"), VARIANT_COLUMNS),
             **per_version,
         }
     )

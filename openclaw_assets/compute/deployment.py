@@ -1,9 +1,11 @@
 """Production deployment: move ``champion`` to a challenger that passed every gate, and say why.
 
 Promotion needs the latest evaluation and staging validation to have judged this very
-version, in their own runs, with every check SUCCEEDED. The step records the previous
-champion (the rollback target) and the evidence in the deployment record, in the model
-version's tags and in this asset's metadata, and sets the A/B split the gateway reads.
+version, in their own runs, with every check SUCCEEDED. The step moves the alias (the one
+truth for what serves) and appends the change, the champion it replaced and the evidence to
+the deployment history (``compute.record``), from which the rollback target and the A/B
+split the gateway reads are derived. This asset's metadata shows the same for the UI; nothing
+reads it back.
 """
 
 from enum import Enum
@@ -39,13 +41,14 @@ class DeploymentConfig(dg.Config):
     deps=["staging_validation"],
     kinds={"mlflow"},
     code_version="compute-1",
-    description="Moves `champion` to the validated challenger (or starts an A/B split), recording the previous "
-    "champion and the evidence.",
+    description="Moves `champion` to the validated challenger (or starts an A/B split), appending the change "
+    "and its evidence to the deployment history.",
 )
 def production_deployment(
     context: dg.AssetExecutionContext, config: DeploymentConfig, warehouse: Warehouse, mlflow_store: MlflowStore
 ) -> dg.MaterializeResult:
     from openclaw_assets.compute import record
+    from openclaw_assets.kernel import reporting
 
     client = mlflow_store.client()
     name = mlflow_store.model_name
@@ -70,51 +73,48 @@ def production_deployment(
             metadata={"evidence": dg.MetadataValue.json([v.as_dict() for v in verdicts])},
             allow_retries=False,
         )
-    current = mlflow_store.version_for(CHAMPION)
-    previous = str(current.version) if current is not None else None
-    mode = config.mode.value if previous is not None and previous != version else "promote"
-    if mode == "promote":
-        entry = {
-            "action": "promote" if previous != version else "unchanged",
-            "champion": version,
-            "previous_champion": previous
-            if previous != version
-            else (record.read_current(warehouse.root) or {}).get("previous_champion"),
-            "challenger": None,
-            "challenger_share": 0.0,
-        }
-        if previous != version:
-            client.set_registered_model_alias(name, CHAMPION, version)
-            client.set_model_version_tag(name, version, "deployment.previous_champion", previous or "none")
-            client.set_model_version_tag(name, version, "deployment.dagster_run_id", context.run.run_id)
+    champion = mlflow_store.version_for(CHAMPION)
+    previous = str(champion.version) if champion is not None else None
+    history = record.read_history(warehouse.root)
+    evidence = [v.as_dict() for v in verdicts]
+    common = {"model_name": name, "run_id": context.run.run_id, "evidence": evidence}
+    if previous == version:
+        action, rollback_target, share = "unchanged", record.previous_champion(history, version), 0.0
+        written = None
+    elif config.mode is Mode.ab and previous is not None:
+        action, rollback_target, share = record.AB, record.previous_champion(history, previous), config.challenger_share
+        written = record.append(
+            warehouse.root,
+            {"action": action, "champion": previous, "challenger": version, "challenger_share": share} | common,
+        )
     else:
-        entry = {
-            "action": "ab",
-            "champion": previous,
-            "previous_champion": (record.read_current(warehouse.root) or {}).get("previous_champion"),
-            "challenger": version,
-            "challenger_share": config.challenger_share,
-        }
-    entry |= {"model_name": name, "run_id": context.run.run_id, "evidence": [v.as_dict() for v in verdicts]}
-    written = record.write_record(warehouse.root, entry)
+        action, rollback_target, share = record.PROMOTE, previous, 0.0
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "deployment.dagster_run_id", context.run.run_id)
+        written = record.append(
+            warehouse.root, {"action": action, "champion": version, "previous_champion": previous} | common
+        )
+    serving = previous if action == record.AB else version
     context.log.info(
-        f"{entry['action']}: champion v{entry['champion']} (previous {entry['previous_champion']}), "
-        f"challenger {entry['challenger']} at {entry['challenger_share']:.0%}"
-    )
-    evidence = "| asset | version | run | check | state |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {v.asset} | v{v.model_version} | {(v.run_id or '')[:8]} | {check} | {state} |"
-        for v in verdicts
-        for check, state in v.checks.items()
+        f"{action}: champion v{serving} (rollback target {rollback_target}), "
+        f"challenger {version if action == record.AB else None} at {share:.0%}"
     )
     return dg.MaterializeResult(
         metadata={
-            "action": entry["action"],
+            "action": action,
             "model_version": version,
-            "champion_version": str(entry["champion"]),
-            "previous_champion": str(entry["previous_champion"]),
-            "challenger_share": entry["challenger_share"],
-            "deployed_at": written["at"],
-            "evidence": dg.MetadataValue.md(evidence),
-            "record": dg.MetadataValue.path(str(record.current_path(warehouse.root))),
+            "champion_version": str(serving),
+            "previous_champion": str(rollback_target),
+            "challenger_share": share,
+            **({"deployed_at": written["at"]} if written else {}),
+            "evidence": reporting.table(
+                [
+                    {"asset": v.asset, "version": v.model_version, "run": (v.run_id or "")[:8], "check": c, "state": s}
+                    for v in verdicts
+                    for c, s in v.checks.items()
+                ],
+                ["asset", "version", "run", "check", "state"],
+            ),
+            "history": dg.MetadataValue.path(str(record.history_path(warehouse.root))),
         }
     )

@@ -134,16 +134,16 @@ def live_auc(instance: dg.DagsterInstance, version: str) -> float | None:
 def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: MlflowStore, slo: Slo):
     """One tick: (AssetMaterialization of the rollback or None, reason)."""
     import httpx
+    from mlflow.exceptions import MlflowException
 
     from openclaw_assets.compute import record
     from openclaw_assets.compute.deployment import ROLLED_BACK_TAG
 
-    current = record.read_current(home) or {}
     champion = mlflow_store.version_for(CHAMPION)
     if champion is None:
         return None, "no champion"
     version = str(champion.version)
-    previous = current.get("previous_champion")
+    previous = record.previous_champion(record.read_history(home), version)
     try:
         status = gateway_status(home)
     except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
@@ -154,21 +154,24 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
     why = breach(status, live_auc(instance, version), version, slo)
     if why is None:
         return None, f"champion v{version}: {reason_status}, within SLO"
-    if not previous or str(previous) == version:
+    if previous is None:
         return None, f"champion v{version} breaches its SLO ({why}) but there is no previous champion to go back to"
     client = mlflow_store.client()
+    try:
+        target = client.get_model_version(mlflow_store.model_name, previous)
+    except MlflowException:
+        return None, f"champion v{version} breaches its SLO ({why}) but v{previous} is no longer registered"
+    if target.tags.get(ROLLED_BACK_TAG):  # a rolled-back version never serves again
+        return None, f"champion v{version} breaches its SLO ({why}) but v{previous} was rolled back itself"
     client.set_registered_model_alias(mlflow_store.model_name, CHAMPION, str(previous))
     client.set_model_version_tag(mlflow_store.model_name, version, ROLLED_BACK_TAG, why)
-    entry = record.write_record(
+    entry = record.append(
         home,
         {
-            "action": "rollback",
-            "champion": str(previous),
-            "previous_champion": None,
+            "action": record.ROLLBACK,
+            "champion": previous,
             "rolled_back": version,
             "reason": why,
-            "challenger": None,
-            "challenger_share": 0.0,
             "model_name": mlflow_store.model_name,
             "signals": {k: v for k, v in (status or {}).items() if k != "token"},
         },
@@ -188,6 +191,7 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
             "rolled_back": version,
             "reason": why,
             "deployed_at": entry["at"],
+            "history": dg.MetadataValue.path(str(record.history_path(home))),
             "signals": dg.MetadataValue.json(json.loads(json.dumps(entry["signals"], default=str))),
         },
     )
@@ -198,7 +202,7 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads the gateway's live signals (and live AUC from ab_results); on an SLO breach moves "
-    "champion back to the previous version within the tick.",
+    "champion back to the version it replaced (from the deployment history) within the tick.",
 )
 def rollback_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, mlflow_store: MlflowStore):
     event, reason = rollback_tick(warehouse.root, context.instance, mlflow_store, Slo.from_env())
