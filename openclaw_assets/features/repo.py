@@ -104,7 +104,7 @@ def missing_views(columns: Any, rows: int) -> list[list[str]]:
     known = []
     for view in VIEWS:
         name = known_at_column(view.name)
-        column = columns[name] if name in columns else None
+        column = columns.get(name)
         if column is None:
             absent = [True] * rows
         elif hasattr(column, "isna"):  # a frame's column
