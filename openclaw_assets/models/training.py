@@ -7,7 +7,9 @@ on every request. Deterministic settings make the same data and seed give the sa
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.features.repo import VIEWS
@@ -71,11 +73,34 @@ def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
     return prepared
 
 
+def fit_threads() -> int:
+    """Threads for the fit: the CPUs this process may run on, less those other tasks are running on now.
+
+    LightGBM's OpenMP threads meet at a barrier many times per tree, and libgomp spins there before
+    it sleeps. A thread per CPU while other processes want those CPUs too means each barrier waits
+    for a descheduled thread while its siblings burn their time slices spinning: beside two busy
+    loops on 2 cores, the same fit (100 trees) took 2.7x as long with 2 threads, 1.5x with 1.
+    ``OMP_WAIT_POLICY=PASSIVE`` stops the spinning too (1.4x with 2 threads), but libgomp reads it
+    only when it loads, so it is for the environment a process is started with, never set from
+    here; when it is set, every usable CPU is taken. ``/proc/loadavg`` counts the whole machine, so
+    in a container on a busy host this errs towards one thread. The model does not depend on the
+    thread count (``deterministic``, ``force_row_wise``; bench's ``contention`` case checks the AUC).
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if os.environ.get("OMP_WAIT_POLICY", "").lower() == "passive":
+        return usable
+    try:  # the fourth field of /proc/loadavg: tasks runnable right now / all tasks; this one is runnable
+        others = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        others = 0
+    return max(1, usable - max(0, others))
+
+
 def fit(train: pd.DataFrame, prepared: Prepared, params: dict[str, Any], seed: int):
     import lightgbm as lgb
 
     model = lgb.LGBMClassifier(
-        **params, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1
+        **params, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=fit_threads(), verbose=-1
     )
     model.fit(prepared.frame(train), train[LABEL].astype("int64"))
     return model
