@@ -11,43 +11,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_NAMES = {
-    "defs": "openclaw_assets.definitions",
-    "cli_main": "openclaw_assets.cli:main",
-    "prepare_dagster_home": "openclaw_assets.cli",
-    "warehouse_file": "openclaw_assets.data.tables",
-    "landing_file": "openclaw_assets.data.tables",
-    "PARTITIONED_TABLES": "openclaw_assets.data.tables",
-    "AIRLINES": "openclaw_assets.data.tables",
-    "AIRPORTS": "openclaw_assets.data.tables",
-    "FLIGHTS": "openclaw_assets.data.tables",
-    "WEATHER": "openclaw_assets.data.tables",
-    "read_drop": "openclaw_assets.data.landing",
-    "validate_flights": "openclaw_assets.data.contracts",
-    "validate_weather": "openclaw_assets.data.contracts",
-    "validate_reference": "openclaw_assets.data.contracts",
-    "flights_schema": "openclaw_assets.data.contracts",
-    "weather_schema": "openclaw_assets.data.contracts",
-    "LOCAL_TZ": "openclaw_assets.data.contracts",
-    "FeastStore": "openclaw_assets.features.store",
-    "feature_store_config": "openclaw_assets.features.store",
-    "ENTITY_KEYS": "openclaw_assets.features.repo",
-    "FEATURE_SERVICE": "openclaw_assets.features.repo",
-    "source_dir": "openclaw_assets.features.repo",
-    "labelled_flights": "openclaw_assets.features.feast_assets",
-    "month_bounds": "openclaw_assets.features.assets",
-    "FEATURES": "openclaw_assets.models.training",
-    "LABEL": "openclaw_assets.models.training",
-    "prepare": "openclaw_assets.models.training",
-    "split": "openclaw_assets.models.training",
-    "fit": "openclaw_assets.models.training",
-    "fit_threads": "openclaw_assets.models.training",
-    "TrainConfig": "openclaw_assets.models.assets",
-    "MlflowStore": "openclaw_assets.models.registry",
-    "Warehouse": "openclaw_assets.resources",
-    "scoring_rows": "openclaw_assets.compute.batch",
-    "PREDICTIONS_TABLE": "openclaw_assets.compute.batch:TABLE",
+_MODULES = {
+    "openclaw_assets.definitions": "defs",
+    "openclaw_assets.cli": "prepare_dagster_home",
+    "openclaw_assets.data.tables": "warehouse_file landing_file PARTITIONED_TABLES AIRLINES AIRPORTS FLIGHTS WEATHER",
+    "openclaw_assets.data.landing": "read_drop",
+    "openclaw_assets.data.contracts": "validate_flights validate_weather validate_reference flights_schema"
+    " weather_schema LOCAL_TZ",
+    "openclaw_assets.features.store": "FeastStore feature_store_config",
+    "openclaw_assets.features.repo": "ENTITY_KEYS FEATURE_SERVICE source_dir",
+    "openclaw_assets.features.feast_assets": "labelled_flights",
+    "openclaw_assets.features.assets": "month_bounds",
+    "openclaw_assets.models.training": "FEATURES LABEL prepare split fit fit_threads",
+    "openclaw_assets.models.assets": "TrainConfig",
+    "openclaw_assets.models.registry": "MlflowStore",
+    "openclaw_assets.resources": "Warehouse",
+    "openclaw_assets.compute.batch": "scoring_rows TABLE",
 }
+_NAMES = {name: module for module, names in _MODULES.items() for name in names.split()}
 
 CODE_LOCATION = ("dagster", "openclaw_assets.definitions")
 CLI = "openclaw_assets.cli"
@@ -103,5 +84,4 @@ SCORE_MONTH = {"score_month": (("openclaw_assets.compute.batch", "score_month"),
 def __getattr__(name: str) -> Any:
     if name not in _NAMES:
         raise AttributeError(name)
-    module, _, attribute = _NAMES[name].partition(":")
-    return getattr(importlib.import_module(module), attribute or name)
+    return getattr(importlib.import_module(_NAMES[name]), name)

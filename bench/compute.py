@@ -110,7 +110,7 @@ def batch_ours(spec: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
     home = Path(spec["home"])
-    frames = [pd.read_parquet(p.warehouse_file(home, "predictions", p.PREDICTIONS_TABLE, m)) for m in months]
+    frames = [pd.read_parquet(p.warehouse_file(home, "predictions", p.TABLE, m)) for m in months]
     pd.concat(frames)[["flight_id", "probability"]].to_parquet(spec["out"], index=False)
     return {"import_s": import_s, "step_s": step_s, "phases_s": phases, "score_month_s": loop["score_month"]}
 
@@ -242,21 +242,17 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     issued, failed = [0], [0]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=width)) as session:
         if spec.get("check"):
-            ours, peer = (
-                await _ours(session, spec, flights[:100], calls),
-                await _peer(session, spec, flights[:100], calls),
-            )
+            ours = await _ours(session, spec, flights[:100], calls)
+            peer = await _peer(session, spec, flights[:100], calls)
             return {"largest": max(abs(a[0] - b[0]) for a, b in zip(ours, peer, strict=True)), "flags": ours == peer}
 
         async def loop(deadline: float, record: bool) -> None:
             while time.perf_counter() < deadline and (record or issued[0] < 20):
                 start = issued[0] * size % (len(flights) - size)
                 issued[0] += 1
-                sent = time.perf_counter()
+                sink, sent = calls if record else {"feast": [], "mlflow": []}, time.perf_counter()
                 try:
-                    await side(
-                        session, spec, flights[start : start + size], calls if record else {"feast": [], "mlflow": []}
-                    )
+                    await side(session, spec, flights[start : start + size], sink)
                 except (aiohttp.ClientError, BenchError, KeyError):
                     failed[0] += record
                     continue
@@ -285,16 +281,12 @@ def rollout(spec: dict[str, Any]) -> dict[str, Any]:
     base = client.get_model_version_by_alias(MODEL, "champion")
     body = json.dumps({"flights": json.loads(Path(spec["mix"]).read_text())[:1]}).encode()
     answers: list[tuple[float, float, str | None]] = []
-    halt = threading.Event()
+    halt, headers = threading.Event(), {"Authorization": f"Bearer {spec['token']}", "Content-Type": "application/json"}
 
     def probe() -> None:
         while not halt.is_set():
             sent, version = time.monotonic(), None
-            request = urllib.request.Request(
-                spec["ours"] + "/v1/predict",
-                body,
-                {"Authorization": f"Bearer {spec['token']}", "Content-Type": "application/json"},
-            )
+            request = urllib.request.Request(spec["ours"] + "/v1/predict", body, headers)
             with suppress(OSError), urllib.request.urlopen(request, timeout=30) as answer:
                 version = json.loads(answer.read())["predictions"][0]["model_version"]
             answers.append((sent, time.monotonic(), version))
@@ -309,21 +301,16 @@ def rollout(spec: dict[str, Any]) -> dict[str, Any]:
             client.set_registered_model_alias(MODEL, "champion", version)
             alias_set = time.monotonic()
             if mode == "reload":
-                headers = {"Authorization": f"Bearer {spec['admin_token']}"}
-                request = urllib.request.Request(spec["ours"] + "/v1/admin/reload", method="POST", headers=headers)
+                admin = {"Authorization": f"Bearer {spec['admin_token']}"}
+                request = urllib.request.Request(spec["ours"] + "/v1/admin/reload", method="POST", headers=admin)
                 urllib.request.urlopen(request, timeout=60).read()
             deadline = alias_set + 60
             while time.monotonic() < deadline and not any(v == version and r >= alias_set for _, r, v in answers[-50:]):
                 time.sleep(0.002)
             first = min((r for _, r, v in answers if v == version), default=None)
             during = [r - s for s, r, _ in answers if alias_set <= s <= (first or deadline)]
-            trials.append(
-                {
-                    "mode": mode,
-                    "to_first_answer_s": first and first - alias_set,
-                    "max_ms": max(during, default=0) * 1000,
-                }
-            )
+            answered = first and first - alias_set
+            trials.append({"mode": mode, "to_first_answer_s": answered, "max_ms": max(during, default=0) * 1000})
             time.sleep(0.5)
     finally:
         halt.set()
@@ -370,23 +357,15 @@ def server(argv: list[str], env: dict[str, str], ready: str, log: Path) -> Itera
 
 
 def _mix(source: Path, target: Path) -> None:
-    """Every flight of 2013-12 as a request row, shuffled with a fixed seed."""
+    """Every flight of 2013-12 as a request row (departure in New York time), shuffled with a fixed seed."""
     import pandas as pd
 
     frame = pd.read_parquet(source / "warehouse/validated/flights/2013-12.parquet")
-    local = frame["time_hour"].dt.tz_convert("America/New_York")
-    flights = [
-        {
-            "flight_id": str(r.flight_id),
-            "carrier": r.carrier,
-            "origin": r.origin,
-            "dest": r.dest,
-            "tailnum": None if pd.isna(r.tailnum) else r.tailnum,
-            "scheduled_departure": hour.replace(minute=int(r.minute), tzinfo=None).isoformat(),
-            "distance": float(r.distance),
-        }
-        for r, hour in zip(frame.itertuples(), local, strict=True)
-    ]
+    local = frame["time_hour"].dt.tz_convert("America/New_York").dt.tz_localize(None)
+    frame["scheduled_departure"] = (local + pd.to_timedelta(frame["minute"], unit="m")).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    frame = frame.astype({"flight_id": str, "distance": float}).astype(object).where(frame.notna(), None)
+    columns = ["flight_id", "carrier", "origin", "dest", "tailnum", "scheduled_departure", "distance"]
+    flights = frame[columns].to_dict("records")
     random.Random(13).shuffle(flights)
     target.write_text(json.dumps(flights))
 
@@ -418,18 +397,8 @@ def measure_serving(home: str | None = None, duration_s: float = 12.0, rollout_t
             "OPENCLAW_GATEWAY_ADMIN_TOKEN": tokens["admin_token"],
             "OPENCLAW_GATEWAY_POLL_SECONDS": "2",
         }
-        gateway = [
-            PYTHON,
-            "-m",
-            p.CLI,
-            "--home",
-            str(home_),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(ports["ours"]),
-        ]
+        gateway = [PYTHON, "-m", p.CLI, "--home", str(home_), "serve", "--host", "127.0.0.1", "--port"]
+        gateway.append(str(ports["ours"]))
         # --max-requests 0: gunicorn would otherwise replace its worker (and reload the registry) mid-measurement
         feast = [str(BIN / "feast"), "-c", str(home_ / "feast"), "serve", "-h", "127.0.0.1", "-p", str(ports["feast"])]
         feast += ["--no-access-log", "--max-requests", "0"]
@@ -445,9 +414,8 @@ def measure_serving(home: str | None = None, duration_s: float = 12.0, rollout_t
             server(feast, feast_env, urls["feast"] + "/health", Path(root) / "feast.log") as ready_feast,
             server(mlflow, mlflow_env, urls["mlflow"] + "/ping", Path(root) / "mlflow.log") as ready_mlflow,
         ):
-            check = run_task(
-                "bench.compute:load", {**spec, "check": True, "side": "ours", "size": 100, "concurrency": 1}
-            ).report
+            check_spec = {**spec, "check": True, "side": "ours", "size": 100, "concurrency": 1}
+            check = run_task("bench.compute:load", check_spec).report
             cells = {}
             for index, (size, width) in enumerate([(1, 1), (1, 8), (100, 1), (100, 8)]):
                 order = ("ours", "peer") if index % 2 == 0 else ("peer", "ours")  # which goes first alternates

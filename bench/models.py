@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _project as p
-from bench.runner import PYTHON, ROOT, BenchError, Case, Child, cpu_s, failures, imports, instrument, ratio, run_task, x
+from bench.runner import PYTHON, ROOT, BenchError, Case, cpu_s, failures, imports, instrument, ratio, run_task, x
 
 TRAINING_SET = Path("warehouse/features/training_set/all.parquet")
 TRAINING_ROWS = 327_346
@@ -157,9 +157,10 @@ def contention_fit(spec: dict[str, Any]) -> dict[str, Any]:
     train, holdout = p.split(frame, TRAIN_MONTHS), p.split(frame, HOLDOUT_MONTHS)
     prepared = p.prepare(train, p.FEATURES)
     params = {**PARAMS, "n_estimators": spec["trees"]}
+    runnable = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])  # tasks running now, this one too
     started, started_cpu = time.perf_counter(), cpu_s()
     if spec["settings"] == "new":
-        threads = p.fit_threads()
+        threads = p.fit_threads()  # what the fit below will take
         model = p.fit(train, prepared, params, SEED)
     else:
         threads = 2
@@ -169,7 +170,7 @@ def contention_fit(spec: dict[str, Any]) -> dict[str, Any]:
         model.fit(prepared.frame(train), train[p.LABEL].astype("int64"))
     fit_s, fit_cpu_s = time.perf_counter() - started, cpu_s() - started_cpu
     auc = _holdout_auc(holdout, model.predict_proba(prepared.frame(holdout))[:, 1])
-    return {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "threads": threads, "holdout_auc": auc}
+    return {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "threads": threads, "holdout_auc": auc, "runnable": runnable}
 
 
 # ---------------------------------------------------------------- cases
@@ -257,39 +258,45 @@ def busy(count: int) -> Iterator[None]:
             load.wait()
 
 
-def measure_contention(home: str | None = None, trees: int = 400, loads: int = 2) -> dict[str, Any]:
+VARIANTS = {
+    "old": ("old", {}, "old fit (2 threads)"),
+    "new": ("new", {}, "new `fit`"),
+    "passive": ("new", {"OMP_WAIT_POLICY": "PASSIVE"}, "new `fit`, started with `OMP_WAIT_POLICY=PASSIVE`"),
+}
+"""What ``contention`` compares: the fit it runs, the environment its process starts with, and its label."""
+
+
+def measure_contention(
+    home: str | None = None, trees: int = 400, loads: int = 2, variants: tuple[str, ...] = ("old", "new", "passive")
+) -> dict[str, Any]:
     training_set = str(needs(Path(home or default_home()), str(TRAINING_SET)) / TRAINING_SET)
-    fits: dict[str, Child] = {}
-    for settings in ("old", "new"):
+    fits: dict[tuple[str, int], dict[str, Any]] = {}
+    for variant in variants:
+        settings, env, _ = VARIANTS[variant]
         for loaded in (0, loads):
             with busy(loaded):
                 spec = {"training_set": training_set, "settings": settings, "trees": trees}
-                fits[f"{settings}, {loaded} busy"] = run_task("bench.models:contention_fit", spec, timeout_s=3600)
-    aucs = {key: child.report["holdout_auc"] for key, child in fits.items()}
-    if max(aucs.values()) - min(aucs.values()) > 1e-9:
-        raise BenchError(f"the fits' holdout AUCs differ: {aucs}")
-    fit = {key: child.report["fit_s"] for key, child in fits.items()}
-    cpu = {key: child.report["fit_cpu_s"] for key, child in fits.items()}
-    threads = {key: child.report["threads"] for key, child in fits.items()}
-    free, load = "0 busy", f"{loads} busy"
-    rows = [
-        [
-            f"LightGBM fit ({trees} trees), free cores → beside {loads} busy loops: seconds (CPU seconds)",
-            f"new `fit`: {fit['new, ' + free]:.1f} ({cpu['new, ' + free]:.1f}) → {fit['new, ' + load]:.1f}"
-            f" ({cpu['new, ' + load]:.1f}); {threads['new, ' + free]} → {threads['new, ' + load]} thread(s)",
-            f"old, 2 threads: {fit['old, ' + free]:.1f} ({cpu['old, ' + free]:.1f}) → {fit['old, ' + load]:.1f}"
-            f" ({cpu['old, ' + load]:.1f})",
-            f"{x(ratio(fit['new, ' + load], fit['old, ' + load]))} under load, "
-            f"{x(ratio(fit['new, ' + free], fit['old, ' + free]))} free",
-        ],
-        [
-            "slowdown from the competing load (loaded ÷ free)",
-            x(ratio(fit["new, " + load], fit["new, " + free])),
-            x(ratio(fit["old, " + load], fit["old, " + free])),
-            f"holdout AUC {next(iter(aucs.values())):.4f} in all four fits",
-        ],
-    ]
-    return {"rows": rows, "fits": {key: vars(child) for key, child in fits.items()}}
+                fits[variant, loaded] = run_task("bench.models:contention_fit", spec, env, timeout_s=3600).report
+    aucs = {fit["holdout_auc"] for fit in fits.values()}
+    if max(aucs) - min(aucs) > 1e-9:
+        raise BenchError(f"the fits' holdout AUCs differ: {sorted(aucs)}")
+    rows, old = [], (fits.get(("old", 0)), fits.get(("old", loads)))
+    for variant in variants:
+        free, loaded = fits[variant, 0], fits[variant, loads]
+        versus = variant != "old" and old[1]
+        rows.append(
+            [
+                f"LightGBM fit ({trees} trees), {VARIANTS[variant][2]}: free cores → beside {loads} busy loops",
+                f"{free['fit_s']:.1f} s → {loaded['fit_s']:.1f} s (CPU {free['fit_cpu_s']:.1f} →"
+                f" {loaded['fit_cpu_s']:.1f} s; {free['threads']} → {loaded['threads']} threads; tasks running at the"
+                f" start {free['runnable']} → {loaded['runnable']})",
+                f"old fit {old[0]['fit_s']:.1f} s → {old[1]['fit_s']:.1f} s" if versus else "–",
+                f"{x(ratio(loaded['fit_s'], free['fit_s']))} slower under load"
+                + (f"; {x(ratio(loaded['fit_s'], old[1]['fit_s']))} the old fit's time there" if versus else "")
+                + f"; AUC {free['holdout_auc']:.4f}",
+            ]
+        )
+    return {"rows": rows, "fits": [{"variant": v, "busy": n, **fit} for (v, n), fit in fits.items()]}
 
 
 CASES = [
@@ -310,11 +317,11 @@ CASES = [
         "contention",
         "Model plane",
         "the project's `fit` (threads = usable CPUs not busy at the start)",
-        "the former fit with a fixed 2 threads",
+        "the former fit with a fixed 2 threads; and the new one started with `OMP_WAIT_POLICY=PASSIVE`",
         "fit seconds and CPU seconds on free cores and beside busy-loop processes",
-        "new ÷ old under load; loaded ÷ free per side; the AUC must be the same in every fit",
+        "new ÷ old under load; loaded ÷ free per variant; the AUC must be the same in every fit",
         measure_contention,
-        full={"home": None, "trees": 400, "loads": 2},
+        full={"home": None, "trees": 400, "loads": 2, "variants": ["old", "new", "passive"]},
         quick={"trees": 50},
         libraries=("lightgbm",),
         minutes="3 to 6",
