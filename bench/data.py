@@ -211,7 +211,7 @@ def measure_ingest(months: int = 12, repeat: int = 1) -> dict[str, Any]:
     ours, contract, peer = fig["dagster"], fig["contract"], fig["peer"]
     rows = [
         [
-            f"ingestion, rows/s ({expected:,} flight and weather rows of {months} month(s))",
+            f"ingestion, rows/s ({expected:,} flight and weather rows, {months} month{'s' * (months > 1)})",
             f"{n(rate['dagster'])} (the ingestion assets through Dagster: {ours['work_s']:.1f} s)",
             f"{n(rate['peer'])} (plain `pandas.read_csv` + the same pandera schemas, {peer['work_s']:.1f} s)",
             x(ratio(rate["dagster"], rate["peer"])),
@@ -306,6 +306,7 @@ CASES = [
         measure_ingest,
         full={"months": 12, "repeat": 1},
         quick={"months": 1},
+        libraries=("pandera",),
         minutes="1",
     ),
     Case(
@@ -328,6 +329,7 @@ CASES = [
         "`ru_maxrss` of each child",
         "year ÷ month (flat ≈ 1), ours ÷ peer",
         measure_memory,
+        libraries=("pandera",),
         minutes="1",
     ),
 ]

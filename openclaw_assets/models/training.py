@@ -76,19 +76,18 @@ def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
 def fit_threads() -> int:
     """Threads for the fit: the CPUs this process may run on, less those other tasks are running on now.
 
-    LightGBM's OpenMP threads meet at a barrier many times per tree, and libgomp spins there before
-    it sleeps. A thread per CPU while other processes want those CPUs too means each barrier waits
-    for a descheduled thread while its siblings burn their time slices spinning: beside two busy
-    loops on 2 cores, the same fit (100 trees) took 2.7x as long with 2 threads, 1.5x with 1.
-    ``OMP_WAIT_POLICY=PASSIVE`` stops the spinning too (1.4x with 2 threads), but libgomp reads it
-    only when it loads, so it is for the environment a process is started with, never set from
-    here; when it is set, every usable CPU is taken. ``/proc/loadavg`` counts the whole machine, so
-    in a container on a busy host this errs towards one thread. The model does not depend on the
-    thread count (``deterministic``, ``force_row_wise``; bench's ``contention`` case checks the AUC).
+    LightGBM's OpenMP threads meet at a barrier many times per tree, and libgomp spins there before it
+    sleeps. A thread per CPU while other processes want those CPUs too means each barrier waits for a
+    descheduled thread while its siblings burn their time slices spinning. On 2 shared cores beside
+    two busy loops, the delay model's fit (400 trees) took 423 s (140 CPU seconds) with a fixed 2
+    threads and 40 s (17 CPU seconds) with the one thread this chooses there; 2 threads started with
+    ``OMP_WAIT_POLICY=PASSIVE``, which libgomp reads only when it loads, took 64 s: without spinning,
+    a barrier still waits for the descheduled thread (bench's ``contention`` case). ``/proc/loadavg``
+    counts the whole machine, so in a container on a busy host this errs towards one thread. The
+    model does not depend on the thread count (``deterministic``, ``force_row_wise``: the same
+    holdout AUC with 1 and 2 threads).
     """
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if os.environ.get("OMP_WAIT_POLICY", "").lower() == "passive":
-        return usable
     try:  # the fourth field of /proc/loadavg: tasks runnable right now / all tasks; this one is runnable
         others = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
     except (OSError, ValueError, IndexError):
