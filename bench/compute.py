@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import _project as p
-from bench.models import TRAINING_SET, default_home, needs
+from bench.models import TRAINING_SET, default_home, needs, run_asset
 from bench.runner import (
     BIN,
     PYTHON,
     ROOT,
     BenchError,
     Case,
-    failures,
     imports,
     instrument,
     median,
@@ -72,27 +71,9 @@ def copied(source: Path) -> Iterator[Path]:
 # ---------------------------------------------------------------- batch children
 
 
-def _dagster(home: str, dagster_home: str, asset: str, tags: dict[str, str] | None = None):
-    import dagster as dg
-
-    job = dg.define_asset_job(f"bench_{asset}", selection=[asset])
-    job_def = dg.Definitions.merge(p.defs, dg.Definitions(jobs=[job])).resolve_job_def(f"bench_{asset}")
-    instance = dg.DagsterInstance.local_temp(tempdir=dagster_home)
-    resources = {
-        "warehouse": p.Warehouse(home=home),
-        "feast": p.FeastStore(home=home, profile="embedded"),
-        "mlflow_store": p.MlflowStore(home=home, profile="embedded"),
-    }
-    result = job_def.execute_in_process(instance=instance, resources=resources, tags=tags, raise_on_error=False)
-    if not result.success:
-        raise BenchError(f"{asset} failed: {failures(result)}")
-    (step,) = [s for s in instance.get_run_step_stats(result.run_id) if s.step_key == asset]
-    return result, step.end_time - step.start_time
-
-
 def feast_registry(spec: dict[str, Any]) -> dict[str, Any]:
     """Re-point the copy's Feast registry at the copy (untimed): materialize ``feast_registry`` there."""
-    _dagster(spec["home"], spec["dagster_home"], "feast_registry")
+    run_asset(spec["home"], spec["dagster_home"], "feast_registry")
     return {}
 
 
@@ -103,7 +84,7 @@ def batch_ours(spec: dict[str, Any]) -> dict[str, Any]:
     loop = instrument(p.SCORE_MONTH)
     months = spec["months"]
     tags = {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
-    result, step_s = _dagster(spec["home"], spec["dagster_home"], "batch_predictions", tags)
+    result, step_s = run_asset(spec["home"], spec["dagster_home"], "batch_predictions", tags)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     if not checks or not all(checks.values()) or not phases[f"calls:{p.RETRIEVAL}"]:
         raise BenchError(f"batch_predictions did not score every flight: checks {checks}, calls {phases}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _project as p
-from bench.runner import PYTHON, BenchError, Case, Child, failures, median, n, ratio, run_process, run_task, x
+from bench.runner import PYTHON, BenchError, Case, Child, failures, imports, median, n, ratio, run_process, run_task, x
 
 YEAR = [f"2013-{month:02d}" for month in range(1, 13)]
 YEAR_ROWS = 362_891
@@ -80,11 +80,10 @@ def ingest_dagster(spec: dict[str, Any]) -> dict[str, Any]:
             raise BenchError(f"the run materialized {sorted(done)}, not the ingestion assets")
         stats = instance.get_run_stats(result.run_id)
         steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(result.run_id)}
-    rows = 0
-    for table in p.PARTITIONED_TABLES:
-        for month in months:
-            for layer in ("validated", "quarantine"):
-                rows += _parquet_rows(p.warehouse_file(home, layer, table.name, month))
+    import pyarrow.parquet as pq
+
+    layers = [(t.name, m, layer) for t in p.PARTITIONED_TABLES for m in months for layer in ("validated", "quarantine")]
+    rows = sum(pq.ParquetFile(p.warehouse_file(home, layer, t, m)).metadata.num_rows for t, m, layer in layers)
     return {
         "import_s": import_s,
         "work_s": work_s,
@@ -94,12 +93,6 @@ def ingest_dagster(spec: dict[str, Any]) -> dict[str, Any]:
         "after_run_s": ended_at - stats.end_time,
         "steps_s": steps,
     }
-
-
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
 
 
 def ingest_contract(spec: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +164,6 @@ def imports_only(spec: dict[str, Any]) -> dict[str, Any]:
         "contract": (*p.CONTRACTS, *DATA_LIBRARIES),
         "plain": (p.CONTRACTS[0], *DATA_LIBRARIES),
     }[spec["side"]]
-    from bench.runner import imports
-
     return {"import_s": imports(*names), "work_s": 0.0}
 
 

@@ -7,7 +7,6 @@ home's registry (and an emptied or copied online store), so the source home is o
 from __future__ import annotations
 
 import shutil
-import socket
 import sqlite3
 import tempfile
 import time
@@ -187,18 +186,17 @@ def _task(name: str, spec: dict[str, Any], timeout_s: float = 900.0) -> Child:
     return run_task(f"bench.features:{name}", spec, timeout_s=timeout_s)
 
 
-def _redis(address: str, db: int, command: str) -> str:
-    """One RESP command (no arguments with spaces) after ``SELECT db``; its one-line reply."""
+def _redis(address: str, db: int):
+    """A client of database ``db`` at ``address``, or None when it does not answer."""
+    import redis as client
+
     host, _, port = address.partition(":")
-    payload = b"".join(
-        f"*{len(c.split())}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in c.split())
-        for c in (f"SELECT {db}", command)
-    )
-    with socket.create_connection((host, int(port or 6379)), timeout=5) as connection:
-        connection.sendall(payload)
-        reader = connection.makefile("rb")
-        replies = [reader.readline().decode().strip() for _ in range(2)]
-    return replies[1]
+    connection = client.Redis(host=host, port=int(port or 6379), db=db, socket_timeout=5)
+    try:
+        connection.ping()
+    except client.RedisError:
+        return None
+    return connection
 
 
 def measure_features(
@@ -237,20 +235,15 @@ def measure_features(
             raise BenchError(f"feast CLI failed:\n{cli[4][-2000:]}{floor[4][-2000:]}")
     with scratch(source, "copy") as h:
         out["sqlite"] = _task("online_reads", {**base, "home": str(h), "store": "sqlite", "requests": requests})
-    if redis and _redis(redis, redis_db, "PING") == "+PONG":
-        _redis(redis, redis_db, "FLUSHDB")
+    connection = _redis(redis, redis_db) if redis else None
+    if connection is not None:
+        connection.flushdb()
         try:
             with scratch(source) as h:
-                spec = {
-                    **base,
-                    "home": str(h),
-                    "store": "redis",
-                    "requests": requests,
-                    "redis": f"{redis},db={redis_db}",
-                }
-                out["redis"] = _task("online_reads", spec)
+                spec = {**base, "home": str(h), "store": "redis", "redis": f"{redis},db={redis_db}"}
+                out["redis"] = _task("online_reads", {**spec, "requests": requests})
         finally:
-            _redis(redis, redis_db, "FLUSHDB")
+            connection.flushdb()
     with scratch(source) as h:
         floor_mib = _task("materialize", {**base, "home": str(h), "imports_only": True}).max_rss_mib
     peaks = {}

@@ -57,6 +57,25 @@ def _holdout_auc(frame, scores) -> float:
 # ---------------------------------------------------------------- children
 
 
+def run_asset(home: str, dagster_home: str, asset: str, tags: dict[str, str] | None = None):
+    """Materialize ``asset`` alone with ``execute_in_process`` on a fresh ``local_temp`` instance: (result, step s)."""
+    import dagster as dg
+
+    job = dg.define_asset_job(f"bench_{asset}", selection=[asset])
+    job_def = dg.Definitions.merge(p.defs, dg.Definitions(jobs=[job])).resolve_job_def(f"bench_{asset}")
+    instance = dg.DagsterInstance.local_temp(tempdir=dagster_home)
+    resources = {
+        "warehouse": p.Warehouse(home=home),
+        "feast": p.FeastStore(home=home, profile="embedded"),
+        "mlflow_store": p.MlflowStore(home=home, profile="embedded"),
+    }
+    result = job_def.execute_in_process(instance=instance, resources=resources, tags=tags, raise_on_error=False)
+    if not result.success:
+        raise BenchError(f"{asset} failed: {failures(result)}")
+    (step,) = [s for s in instance.get_run_step_stats(result.run_id) if s.step_key == asset]
+    return result, step.end_time - step.start_time
+
+
 def init_mlflow(spec: dict[str, Any]) -> dict[str, Any]:
     """Create the embedded MLflow store under ``home`` (its SQLite schema is a first-run cost, not a figure)."""
     p.MlflowStore(home=spec["home"], profile="embedded").client()
@@ -70,30 +89,16 @@ def train_ours(spec: dict[str, Any]) -> dict[str, Any]:
         "data + LightGBM": imports(*DATA_LIBRARIES),
         "mlflow": imports(*p.MLFLOW),
     }
-    import dagster as dg
-
-    home = spec["home"]
     config = p.TrainConfig()
     if config.params() != PARAMS or config.seed != SEED:
         raise BenchError(f"TrainConfig {config.params()}, seed {config.seed} differ from the peer's {PARAMS}, {SEED}")
     phases = instrument(p.TRAINING_PHASES)
-    job = dg.define_asset_job("bench_trained_model", selection=["trained_model"])
-    job_def = dg.Definitions.merge(p.defs, dg.Definitions(jobs=[job])).resolve_job_def("bench_trained_model")
-    instance = dg.DagsterInstance.local_temp(tempdir=spec["dagster_home"])
-    resources = {
-        "warehouse": p.Warehouse(home=home),
-        "feast": p.FeastStore(home=home, profile="embedded"),
-        "mlflow_store": p.MlflowStore(home=home, profile="embedded"),
-    }
-    result = job_def.execute_in_process(instance=instance, resources=resources, raise_on_error=False)
-    if not result.success:
-        raise BenchError(f"trained_model failed: {failures(result)}")
+    result, step_s = run_asset(spec["home"], spec["dagster_home"], "trained_model")
     (materialization,) = result.asset_materializations_for_node("trained_model")
     meta = {key: value.value for key, value in materialization.metadata.items()}
-    (step,) = [s for s in instance.get_run_step_stats(result.run_id) if s.step_key == "trained_model"]
     return {
         "imports_s": imports_s,
-        "step_s": step.end_time - step.start_time,
+        "step_s": step_s,
         "phases_s": phases,
         "fit_s": meta["fit_seconds"],
         "holdout_auc": meta["holdout_auc"],
