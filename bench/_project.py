@@ -42,41 +42,33 @@ FEAST = (
 TRAINING = "openclaw_assets.models.training"
 MLFLOW = ("mlflow", "mlflow.pyfunc", "mlflow.models", "mlflow.tracking", "openclaw_assets.models.pyfunc")
 REGISTRY = "openclaw_assets.models.registry"
+ATOMIC = "openclaw_assets.lib.atomic"
 
 TRAINING_PHASES = {
-    "read training set + sha256": (
-        ("openclaw_assets.models.assets", "_training_frame"),
-        ("openclaw_assets.lib.atomic", "sha256_file"),
-    ),
+    "read training set + sha256": (("openclaw_assets.models.assets", "_training_frame"), (ATOMIC, "sha256_file")),
     "split + prepare": ((TRAINING, "split"), (TRAINING, "prepare")),
     "fit": ((TRAINING, "fit"),),
     "holdout predict + metrics": ((TRAINING, "predict"), (TRAINING, "metrics")),
     "MLflow": (
         (REGISTRY, "MlflowStore.client"),
         *(("mlflow", f) for f in ("start_run", "log_params", "log_metrics", "log_dict")),
-        ("mlflow.models", "infer_signature"),
-        ("mlflow.pyfunc", "log_model"),
-        ("mlflow.tracking", "MlflowClient.set_model_version_tag"),
-        ("mlflow.tracking", "MlflowClient.set_registered_model_alias"),
+        *(("mlflow.models", "infer_signature"), ("mlflow.pyfunc", "log_model")),
+        *(("mlflow.tracking", f"MlflowClient.{f}") for f in ("set_model_version_tag", "set_registered_model_alias")),
     ),
 }
 RETRIEVAL = "feature retrieval"
 BATCH_PHASES = {
     "MLflow: champion + load_model": (
-        (REGISTRY, "MlflowStore.version_for"),
-        (REGISTRY, "MlflowStore.client"),
+        *((REGISTRY, f"MlflowStore.{f}") for f in ("version_for", "client")),
         ("mlflow.pyfunc", "load_model"),
     ),
-    "Feast: open store": (
-        ("openclaw_assets.features.store", "FeastStore.open"),
-        ("feast", "FeatureStore.get_feature_service"),
-    ),
+    "Feast: open store": ((FEAST[1], "FeastStore.open"), ("feast", "FeatureStore.get_feature_service")),
     "read Parquet": (("pandas", "read_parquet"),),
     "entity rows": (("openclaw_assets.compute.batch", "scoring_rows"),),
     RETRIEVAL: (("feast", "FeatureStore.get_historical_features"),),
     "predict": (("openclaw_assets.models.pyfunc", "FlightDelayModel.predict"),),
     "write Parquet": (("pyarrow.parquet", "ParquetWriter.write_table"),),
-    "sha256": (("openclaw_assets.lib.atomic", "sha256_file"),),
+    "sha256": ((ATOMIC, "sha256_file"),),
 }
 SCORE_MONTH = {"score_month": (("openclaw_assets.compute.batch", "score_month"),)}
 

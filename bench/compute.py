@@ -24,29 +24,12 @@ from typing import Any
 
 from bench import _project as p
 from bench.models import TRAINING_SET, default_home, needs, run_asset
-from bench.runner import (
-    BIN,
-    PYTHON,
-    ROOT,
-    BenchError,
-    Case,
-    imports,
-    instrument,
-    median,
-    n,
-    ratio,
-    run_task,
-    x,
-)
+from bench.runner import BIN, PYTHON, ROOT, BenchError, Case, imports, instrument, median, n, ratio, run_task, x
 
 MODEL = "flight_delay"
 CHAMPION = f"models:/{MODEL}@champion"
-MLFLOW_LOCATIONS = (
-    ("experiments", "artifact_location"),
-    ("runs", "artifact_uri"),
-    ("logged_models", "artifact_location"),
-    ("model_versions", "storage_location"),
-)
+MLFLOW_LOCATIONS = "experiments.artifact_location runs.artifact_uri logged_models.artifact_location"
+MLFLOW_LOCATIONS += " model_versions.storage_location"
 """The columns of an embedded MLflow database that hold absolute artifact locations."""
 
 
@@ -62,7 +45,7 @@ def copied(source: Path) -> Iterator[Path]:
         shutil.copytree(source, home, symlinks=True, ignore=shutil.ignore_patterns("dagster", "landing"))
         old, new = f"{source}/mlflow/", f"{home}/mlflow/"
         with closing(sqlite3.connect(home / "mlflow" / "mlflow.db")) as db, db:
-            for table, column in MLFLOW_LOCATIONS:
+            for table, column in (location.split(".") for location in MLFLOW_LOCATIONS.split()):
                 db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
         (Path(root) / "dagster").mkdir()
         yield home
@@ -122,12 +105,9 @@ def measure_batch(home: str | None = None, months: tuple[str, ...] = ("2013-11",
     with copied(source) as ours_home, copied(source) as peer_home, tempfile.TemporaryDirectory() as out:
         spec = {"home": str(ours_home), "dagster_home": str(ours_home.parent / "dagster"), "months": list(months)}
         run_task("bench.compute:feast_registry", spec, {"OPENCLAW_HOME": spec["home"]})
-        ours = run_task(
-            "bench.compute:batch_ours", {**spec, "out": f"{out}/ours.parquet"}, {"OPENCLAW_HOME": spec["home"]}
-        )
-        peer = run_task(
-            "bench.compute:batch_peer", {"home": str(peer_home), "months": list(months), "out": f"{out}/peer.parquet"}
-        )
+        env, peer_spec = {"OPENCLAW_HOME": spec["home"]}, {"home": str(peer_home), "months": list(months)}
+        ours = run_task("bench.compute:batch_ours", {**spec, "out": f"{out}/ours.parquet"}, env)
+        peer = run_task("bench.compute:batch_peer", {**peer_spec, "out": f"{out}/peer.parquet"})
         both = pd.read_parquet(f"{out}/ours.parquet").merge(pd.read_parquet(f"{out}/peer.parquet"), on="flight_id")
         ours_rows = len(pd.read_parquet(f"{out}/ours.parquet"))
     largest = float((both["probability_x"] - both["probability_y"]).abs().max())

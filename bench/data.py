@@ -40,17 +40,6 @@ def seeded(months: list[str]) -> Iterator[Path]:
         yield Path(scratch)
 
 
-@contextmanager
-def fresh_home(seed: Path) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="openclaw-bench-home-") as scratch:
-        shutil.copytree(seed / "landing", Path(scratch) / "landing")
-        yield Path(scratch)
-
-
-def home_env(home: Path, dagster: Path | None = None) -> dict[str, str]:
-    return {"OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(dagster or home / "dagster")}
-
-
 # ---------------------------------------------------------------- children
 
 
@@ -171,8 +160,11 @@ def imports_only(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def dagster_child(seed: Path, months: list[str]) -> Child:
-    with fresh_home(seed) as home:
-        return run_task("bench.data:ingest_dagster", {"home": str(home), "months": months}, home_env(home))
+    """One ingestion run through Dagster on a fresh home (its own DAGSTER_HOME) holding a copy of the landing zone."""
+    with tempfile.TemporaryDirectory(prefix="openclaw-bench-home-") as home:
+        shutil.copytree(seed / "landing", Path(home) / "landing")
+        env = {"OPENCLAW_HOME": home, "DAGSTER_HOME": f"{home}/dagster"}
+        return run_task("bench.data:ingest_dagster", {"home": home, "months": months}, env)
 
 
 def measure_ingest(months: int = 12, repeat: int = 1) -> dict[str, Any]:

@@ -1,8 +1,4 @@
-"""Feature plane case: training-set retrieval, online materialization, online reads, materialization memory.
-
-Every measurement runs in a fresh child on a scratch home whose ``feast/`` holds a copy of the source
-home's registry (and an emptied or copied online store), so the source home is only read.
-"""
+"""Feature plane case: training-set retrieval, online materialization, online reads, materialization memory."""
 
 from __future__ import annotations
 

@@ -201,27 +201,20 @@ def measure_training(home: str | None = None) -> dict[str, Any]:
         predictions = str(scratch_home.parent / "peer.npy")
         training_set = str(scratch_home / TRAINING_SET)
         peer = run_task("bench.models:train_peer", {"training_set": training_set, "predictions": predictions})
-        check = run_task(
-            "bench.models:reloaded",
-            {
-                **spec,
-                "version": ours.report["model_version"],
-                "training_set": training_set,
-                "peer_predictions": predictions,
-            },
-        ).report
+        spec |= {"version": ours.report["model_version"], "training_set": training_set, "peer_predictions": predictions}
+        check = run_task("bench.models:reloaded", spec).report
     o, q = ours.report, peer.report
     if q["rows"] != TRAINING_ROWS or o["training_rows"] != q["training_rows"]:
         raise BenchError(f"rows: training set {q['rows']:,} (expected {TRAINING_ROWS:,}), fitted {o} vs {q}")
     aucs = [o["holdout_auc"], check["holdout_auc"], q["holdout_auc"]]
     ours_outside, peer_outside = o["step_s"] - o["fit_s"], q["work_s"] - q["fit_s"]
     phases = o["phases_s"]
-    mlflow_s = phases["MLflow"]
     rows = [
         [
             "training: time outside the fit, inside the step / the work",
-            f"{ours_outside:.1f} s (reading and hashing the training set {phases['read training set + sha256']:.1f} s,"
-            f" holdout scoring and metrics {phases['holdout predict + metrics']:.1f} s, MLflow {mlflow_s:.1f} s)",
+            f"{ours_outside:.1f} s (reading and hashing the training set {phases['read training set + sha256']:.1f}"
+            f" s, holdout scoring and metrics {phases['holdout predict + metrics']:.1f} s, MLflow"
+            f" {phases['MLflow']:.1f} s)",
             f"{peer_outside:.1f} s",
             x(ratio(ours_outside, peer_outside)),
         ],

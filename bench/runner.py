@@ -1,8 +1,7 @@
 """The one runner: declarative cases, one child-process runner, JSON results and the generated README tables.
 
-Every measurement runs in a fresh interpreter (``python -m bench child MODULE:FUNCTION SPEC REPORT``), so
-import costs and memory are never shared. The parent takes the child's wall time from spawn to exit
-and its peak RSS (``ru_maxrss`` from ``wait4``); the child reports its own clocks as JSON.
+Every measurement runs in a fresh interpreter (``python -m bench child MODULE:FUNCTION SPEC REPORT``); the
+parent takes its wall time from spawn to exit and its peak RSS (``ru_maxrss`` from ``wait4``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ RESULTS = ROOT / "bench" / "results"
 RECORDED = ROOT / "bench" / "recorded.json"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-Row = list[str]
 
 
 class BenchError(Exception):
