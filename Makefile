@@ -52,8 +52,10 @@ format: setup
 docs: setup
 	$(BIN)/python -m openclaw_assets.docs
 
+# The cases that read a finished pipeline need one: run it first if $(OPENCLAW_HOME) has none.
 bench: setup
-	$(BIN)/python -m bench
+	@test -e $(OPENCLAW_HOME)/feast/online.db || { $(BIN)/openclaw seed && $(BIN)/openclaw run --no-serve; }
+	$(BIN)/python -m bench; status=$$?; $(BIN)/python -m bench report; exit $$status
 
 clean:
 	rm -rf $(OPENCLAW_HOME) .pytest_cache .ruff_cache .mypy_cache

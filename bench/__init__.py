@@ -1,6 +1,5 @@
-"""Benchmarks of the data plane, each reported as a ratio against a peer measured in the same run.
+"""Benchmarks: one runner (``python -m bench``) over declarative cases, each measured against a peer in the same run.
 
-Run all of them with ``python -m bench``, or one with ``python -m bench.ingest``,
-``python -m bench.import_time`` or ``python -m bench.memory``. Results land in
-``bench/results/<name>.json``.
+``python -m bench list`` names the cases; results land in ``bench/results/<case>.json`` and
+``python -m bench report`` writes the README's tables from them (see bench/README.md).
 """

@@ -7,7 +7,9 @@ on every request. Deterministic settings make the same data and seed give the sa
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.features.repo import VIEWS
@@ -71,11 +73,33 @@ def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
     return prepared
 
 
+def fit_threads() -> int:
+    """Threads for the fit: the CPUs this process may run on, less those other tasks are running on now.
+
+    LightGBM's OpenMP threads meet at a barrier many times per tree, and libgomp spins there before it
+    sleeps. A thread per CPU while other processes want those CPUs too means each barrier waits for a
+    descheduled thread while its siblings burn their time slices spinning. On 2 shared cores beside
+    two busy loops, the delay model's fit (400 trees) took 423 s (140 CPU seconds) with a fixed 2
+    threads and 40 s (17 CPU seconds) with the one thread this chooses there; 2 threads started with
+    ``OMP_WAIT_POLICY=PASSIVE``, which libgomp reads only when it loads, took 64 s: without spinning,
+    a barrier still waits for the descheduled thread (bench's ``contention`` case). ``/proc/loadavg``
+    counts the whole machine, so in a container on a busy host this errs towards one thread. The
+    model does not depend on the thread count (``deterministic``, ``force_row_wise``: the same
+    holdout AUC with 1 and 2 threads).
+    """
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:  # the fourth field of /proc/loadavg: tasks runnable right now / all tasks; this one is runnable
+        others = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]) - 1
+    except (OSError, ValueError, IndexError):
+        others = 0
+    return max(1, usable - max(0, others))
+
+
 def fit(train: pd.DataFrame, prepared: Prepared, params: dict[str, Any], seed: int):
     import lightgbm as lgb
 
     model = lgb.LGBMClassifier(
-        **params, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=2, verbose=-1
+        **params, random_state=seed, deterministic=True, force_row_wise=True, n_jobs=fit_threads(), verbose=-1
     )
     model.fit(prepared.frame(train), train[LABEL].astype("int64"))
     return model
