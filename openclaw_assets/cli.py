@@ -114,12 +114,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         code = _report(result, home, console.log_path if console else None)
     if code == 0 and args.serve and job.graph.has_node_named("production_deployment"):
-        code = _serve_champion(home, args.port)
+        _serve_champion(home, args.port)  # the exit status is the pipeline's
     return code
 
 
-def _serve_champion(home: Path, port: int) -> int:
-    """After a run that deployed a champion: make sure a gateway serves it, and say how to call it."""
+def _serve_champion(home: Path, port: int, host: str = "127.0.0.1") -> None:
+    """After a run that deployed a champion: make sure a gateway serves it, and say how to call it.
+
+    The run has succeeded by then: a gateway that cannot start is a warning, not a failed run.
+    """
     from openclaw_assets.compute.gateway import server
     from openclaw_assets.compute.gateway.auth import default_token_file
     from openclaw_assets.models.registry import CHAMPION, MlflowStore
@@ -127,7 +130,7 @@ def _serve_champion(home: Path, port: int) -> int:
     champion = MlflowStore.at(home).version_for(CHAMPION)
     if champion is None:
         print("no champion model was deployed: nothing to serve")
-        return 0
+        return
     print()
     running = server.read_endpoint(server.default_endpoint_file(home))
     if running is not None:
@@ -136,21 +139,30 @@ def _serve_champion(home: Path, port: int) -> int:
         )
         url = running["url"]
     else:
-        process = server.start_background(home, port=port)
+        if not server.port_free(host, port):
+            _warn(
+                f"port {port} is in use, so no gateway was started for champion v{champion.version}; "
+                f"serve it on another port: openclaw serve --background --port {server.free_port(host)}"
+            )
+            return
+        process = server.start_background(home, host=host, port=port)
         try:
             found = server.wait_ready(server.default_endpoint_file(home), process, 180)
         except RuntimeError as exc:
             server.stop(process.pid)
-            print(
-                f"openclaw: error: the gateway did not start: {exc} (log: {server.gateway_dir(home) / 'gateway.log'})"
+            _warn(
+                f"the gateway did not start: {exc} (log: {server.gateway_dir(home) / 'gateway.log'}); "
+                f"serve it later: openclaw serve --background --port {port}"
             )
-            print(f"  try another port: openclaw serve --background --port {port + 1}", file=sys.stderr)
-            return 1
+            return
         url = found["url"]
         print(f"champion v{champion.version} is serving at {url} (pid {found['pid']})")
     print(_how_to_call(url, default_token_file(home, "predict")))
     print("  stop it:   openclaw serve --stop")
-    return 0
+
+
+def _warn(message: str) -> None:
+    print(f"openclaw: warning: {message}", file=sys.stderr)
 
 
 def _report(result, home: Path, log_path: Path | None) -> int:
@@ -228,7 +240,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from openclaw_assets.compute.gateway import server
-    from openclaw_assets.compute.gateway.auth import TokenError, Tokens, default_token_file
+    from openclaw_assets.compute.gateway.auth import default_token_file
+    from openclaw_assets.compute.gateway.settings import GatewaySettings
+    from openclaw_assets.kernel.settings import SettingError
 
     home = openclaw_home(args.home)
     endpoint_file = Path(args.endpoint_file) if args.endpoint_file else server.default_endpoint_file(home)
@@ -241,16 +255,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         endpoint_file.unlink(missing_ok=True)
         print(f"stopped the gateway at {running['url']} (pid {running['pid']})")
         return 0
-    try:
-        Tokens.load(home)  # refuse to start on a bad token setup, before binding anything
-    except TokenError as exc:
+    if running is not None:
+        raise CliError(server.running_message(endpoint_file))
+    try:  # refuse to start on a bad setting or token setup, before binding anything
+        settings = GatewaySettings.from_env(home, pin=args.pin)
+    except SettingError as exc:
         raise CliError(str(exc)) from None
     if args.background:
-        if running is not None:
-            raise CliError(
-                f"a gateway is already running at {running['url']} (pid {running['pid']}); "
-                "`openclaw serve --stop` first"
-            )
         process = server.start_background(home, args.host, args.port, endpoint_file, args.pin)
         try:
             found = server.wait_ready(endpoint_file, process, args.wait)
@@ -263,7 +274,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("  stop it:   openclaw serve --stop")
         return 0
     try:
-        server.serve(home, args.host, args.port, endpoint_file, args.pin)
+        server.serve(home, args.host, args.port, endpoint_file, settings, parent_pid=args.parent_pid)
+    except server.GatewayRunning as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0
@@ -339,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--pin", choices=["challenger"], help="serve only the challenger (staging validation)")
     serve.add_argument(
         "--endpoint-file", help="where to record the URL and pid (default $OPENCLAW_HOME/gateway/endpoint.json)"
+    )
+    serve.add_argument(
+        "--parent-pid", type=int, help="exit when this process (the one that started the gateway) is gone"
     )
     serve.set_defaults(func=cmd_serve)
 

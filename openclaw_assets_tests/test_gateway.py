@@ -2,7 +2,8 @@
 
 One home for the module (the session's two months, a quick model trained on January and made
 champion) and one gateway process for nearly every test; the crash test kills a gateway of
-its own. Processes start in their own session and are stopped by process group.
+its own. Gateways start as children of the test process (they exit with it), in their own
+process group, and are stopped by process group with a deadline.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,7 +145,7 @@ class Launched:
 
 def _launch(home: Path, name: str, env: dict[str, str], log_file: Path | None = None) -> Launched:
     endpoint_file = home / "gateway" / f"{name}.json"
-    process = server.start_background(home, port=0, endpoint_file=endpoint_file, env=env, log_file=log_file)
+    process = server.start_child(home, port=0, endpoint_file=endpoint_file, env=env, log_file=log_file)
     return Launched(home, process, endpoint_file, log_file or server.gateway_dir(home) / "gateway.log")
 
 
@@ -408,9 +412,11 @@ BAD_BODIES = [
     ("bad datetime", {"flights": [flight(scheduled_departure="2013-02-30T25:00")]},
      "flights.0.scheduled_departure", ""),
     ("datetime before year 1", {"flights": [flight(scheduled_departure="0001-01-01T00:00:00+01:00")]},
-     "flights.0.scheduled_departure", "out of range"),
+     "flights.0.scheduled_departure", "in the years 1900 to 2199"),
     ("datetime past year 9999", {"flights": [flight(scheduled_departure="9999-12-31T23:59:00-05:00")]},
-     "flights.0.scheduled_departure", "out of range"),
+     "flights.0.scheduled_departure", "in the years 1900 to 2199"),
+    ("datetime before 1900", {"flights": [flight(scheduled_departure="1899-12-31T23:00:00")]},
+     "flights.0.scheduled_departure", "in the years 1900 to 2199"),
     ("negative distance", {"flights": [flight(distance=-1)]}, "flights.0.distance", "greater than or equal to 0"),
     ("too far", {"flights": [flight(distance=1e6)]}, "flights.0.distance", "less than or equal to 10000"),
     ("unknown field", {"flights": [flight(gate="C71")]}, "flights.0.gate", "Extra inputs are not permitted"),
@@ -472,7 +478,7 @@ def test_a_body_over_the_limit_gets_413_declared_or_chunked(gateway: Gateway):
     [
         (b'{"flights": [{"flight_id": "x",', "application/json", 422, "invalid_request", "JSON decode error"),
         (b"flights=UA1545", "application/json", 422, "invalid_request", "JSON decode error"),
-        (b"\xff\xfe\x00garbage\x80", "application/json", 400, None, "error parsing the body"),
+        (b"\xff\xfe\x00garbage\x80", "application/json", 400, "bad_request", "error parsing the body"),
         (json.dumps({"flights": [KNOWN]}).encode(), "text/plain", 415, "unsupported_media_type", "application/json"),
         (b"flights=UA1545", "application/x-www-form-urlencoded", 415, "unsupported_media_type", "application/json"),
         (json.dumps({"flights": [KNOWN]}).encode(), None, 415, "unsupported_media_type", "application/json"),
@@ -499,9 +505,22 @@ def test_json_with_a_charset_is_json(gateway: Gateway):
     assert answer.status_code == 200, answer.text
 
 
-def test_unknown_paths_and_methods_are_4xx(gateway: Gateway):
-    assert gateway.client.get("/v1/predict", headers=bearer("env_predict")).status_code == 405
-    assert gateway.client.get("/v2/predict", headers=bearer("env_predict")).status_code == 404
+def test_unknown_paths_and_methods_are_4xx_in_the_error_model(gateway: Gateway):
+    wrong_method = gateway.client.get("/v1/predict", headers=bearer("env_predict"))
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"] == "method_not_allowed"
+    unknown = gateway.client.get("/v2/predict", headers=bearer("env_predict"))
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+
+
+def test_every_status_the_contract_lists_is_in_the_error_model(gateway: Gateway):
+    document = gateway.client.get("/openapi.json").json()
+    predict = document["paths"]["/v1/predict"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "413", "415", "422", "500", "503"} <= set(predict)
+    for status, answer in predict.items():
+        if status != "200":
+            assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
 # --- operations ---------------------------------------------------------------------------------
@@ -549,12 +568,14 @@ def test_metrics_count_predictions_by_model_version(gateway: Gateway, champion_v
 
 
 def _fuzz(gateway: Gateway, operation, mode, examples: int, steer=None) -> tuple[list[tuple[str, int, str]], list[int]]:
-    """Run generated requests against the live gateway: (request, status, body) of every 5xx, and all statuses."""
+    """Run generated requests against the live gateway and validate every answer with all of
+    schemathesis's checks (its configuration enables every built-in one): (request, status,
+    failure) of every answer that fails one, and all statuses."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     failures: list[tuple[str, int, str]] = []
-    headers = bearer("env_predict")
+    headers = bearer("env_admin")  # admin can also predict: every operation is reachable
     statuses: list[int] = []
 
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
@@ -564,12 +585,20 @@ def _fuzz(gateway: Gateway, operation, mode, examples: int, steer=None) -> tuple
             steer(case, data)
         response = case.call(base_url=gateway.url, headers=headers, timeout=30)
         statuses.append(response.status_code)
-        if response.status_code >= 500:
-            failures.append((case.as_curl_command(headers=headers), response.status_code, response.text[:300]))
+        try:
+            case.validate_response(response, headers=headers, transport_kwargs={"base_url": gateway.url})
+        except Exception as exc:  # schemathesis raises its failures (one or a group) as exceptions
+            failures.append((case.as_curl_command(headers=headers), response.status_code, str(exc)[:600]))
 
     run()
     return failures, statuses
 
+
+SCHEMATHESIS_CONFIG = """
+# 413 is how the contract refuses more than 1,000 flights (maxItems): a rejection like any other
+[checks.negative_data_rejection]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5XX"]
+"""
 
 CARRIERS = ["UA", "AA", "B6", "DL", "ua", "ZZ"]
 AIRPORTS = ["EWR", "JFK", "LGA", "ZZZ"]
@@ -591,11 +620,14 @@ def _steer(case, data) -> None:
                 item["tailnum"] = data.draw(st.sampled_from(TAILS))
 
 
-def test_fuzzing_from_the_served_openapi_finds_no_server_error(gateway: Gateway):
+def test_fuzzing_from_the_served_openapi_passes_every_check(gateway: Gateway):
     import schemathesis
     from schemathesis import GenerationMode
+    from schemathesis.config import SchemathesisConfig
 
-    schema = schemathesis.openapi.from_url(gateway.url + "/openapi.json", timeout=30)
+    schema = schemathesis.openapi.from_url(
+        gateway.url + "/openapi.json", config=SchemathesisConfig.from_str(SCHEMATHESIS_CONFIG), timeout=30
+    )
     failures: list = []
     fuzzed = set()
     for result in schema.get_all_operations():
@@ -615,6 +647,21 @@ def test_fuzzing_from_the_served_openapi_finds_no_server_error(gateway: Gateway)
     assert {"POST /v1/predict", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/admin/status"} <= fuzzed
     assert not failures, "\n".join(f"{status} {body}\n  {request}" for request, status, body in failures)
     assert gateway.client.get("/readyz").status_code == 200
+
+
+def test_schemathesis_with_all_checks_finds_nothing(gateway: Gateway, tmp_path: Path):
+    """The command line's run (examples, coverage, fuzzing) with ``--checks all``: every status documented."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run",
+        gateway.url + "/openapi.json",
+        "--checks", "all", "-H", f"Authorization: Bearer {TOKENS['env_admin']}",
+        "--max-examples", "40", "--workers", "1", "--seed", "7", "--no-color",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "No issues found" in done.stdout
 
 
 # --- the log of the gateway and the prediction log -----------------------------------------------
@@ -652,6 +699,10 @@ def test_every_acknowledged_prediction_survives_a_kill(gateways: dict[str, Any],
     assert crashed.predict([flight()], token="env_predict").status_code == 401
     os.killpg(crashed.process.pid, signal.SIGKILL)
     assert crashed.process.wait(timeout=30) == -signal.SIGKILL
+    # the file the killed gateway left is stale: readers see no gateway, and it is removed
+    endpoint_file = gateways["crash"].endpoint_file
+    assert endpoint_file.exists()
+    assert server.read_endpoint(endpoint_file) is None and not endpoint_file.exists()
 
     model_home = crashed.home
     rows, _skipped = predlog.read_log(model_home)
@@ -666,3 +717,180 @@ def test_every_acknowledged_prediction_survives_a_kill(gateways: dict[str, Any],
     files = list(predlog.log_root(model_home).glob(f"*/gateway-{crashed.process.pid}.jsonl"))
     assert len(files) == 1
     assert not any(token in crashed.log_file.read_text(errors="replace") for token in TOKENS.values())
+
+
+# --- one gateway per endpoint file; children that die with their parent --------------------------
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(every)
+    pytest.fail(f"{what}: not after {timeout:.0f}s")
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (nothing here may reap a reparented grandchild)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "openclaw_assets.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **_gateway_env(), **(env or {})},
+    )
+
+
+def test_a_second_gateway_on_the_same_endpoint_file_refuses_and_names_the_running_one(gateway: Gateway):
+    endpoint_file = gateway.home / "gateway" / "main.json"
+    before = json.loads(endpoint_file.read_text())
+    for extra in ([], ["--background"]):
+        done = _cli(gateway.home, "serve", "--port", "0", "--endpoint-file", str(endpoint_file), *extra)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("openclaw: error: a gateway is already running at ")
+        assert f"{gateway.url} (pid {gateway.process.pid})" in line and "--endpoint-file" in line and "--port" in line
+    assert json.loads(endpoint_file.read_text()) == before
+    assert gateway.client.get("/readyz").status_code == 200
+
+
+def test_the_endpoint_claim_refuses_even_without_the_file(gateway: Gateway):
+    """Two gateways starting at once: the lock decides, not the file (which the first writes only once bound)."""
+    endpoint_file = gateway.home / "gateway" / "main.json"
+    with pytest.raises(server.GatewayRunning, match="already running"):
+        server.EndpointClaim(endpoint_file).acquire(wait=0.2)
+
+
+def test_a_foreground_gateway_removes_its_endpoint_file_when_it_stops(model_home: Path, tmp_path: Path):
+    endpoint_file = tmp_path / "foreground.json"
+    env = {**os.environ, **_gateway_env(OPENCLAW_GATEWAY_PREDICT_TOKEN=TOKENS["env_predict"],
+           OPENCLAW_GATEWAY_ADMIN_TOKEN=TOKENS["env_admin"])}  # fmt: skip
+    log_file = tmp_path / "foreground.log"
+    with open(log_file, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openclaw_assets.cli", "--home", str(model_home), "serve", "--port", "0",
+             "--endpoint-file", str(endpoint_file)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+    try:
+        found = wait_until(lambda: server.read_endpoint(endpoint_file), READY_SECONDS, "the endpoint file")
+        assert found["pid"] == process.pid
+    finally:
+        server.stop(process.pid)
+        process.wait(timeout=30)
+    assert not endpoint_file.exists(), log_file.read_text(errors="replace")[-2000:]
+
+
+def test_a_child_gateway_dies_with_the_process_that_started_it(model_home: Path, tmp_path: Path):
+    """SIGKILL the process that started a staging-style gateway: the gateway goes too."""
+    endpoint_file = tmp_path / "child.json"
+    env = _gateway_env(
+        OPENCLAW_GATEWAY_PREDICT_TOKEN=TOKENS["env_predict"], OPENCLAW_GATEWAY_ADMIN_TOKEN=TOKENS["env_admin"]
+    )
+    starter = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from openclaw_assets.compute.gateway import server\n"
+        f"child = server.start_child(Path({str(model_home)!r}), port=0, endpoint_file=Path({str(endpoint_file)!r}),"
+        f" pin='challenger', env={env!r},"
+        f" log_file=Path({str(tmp_path / 'child.log')!r}))\n"
+        "print(child.pid, flush=True)\n"
+        "sys.stdin.read()  # until killed\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", starter], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    child_pid = int(parent.stdout.readline())
+    try:
+        found = server.wait_ready(endpoint_file, None, READY_SECONDS)
+        assert found["pid"] == child_pid
+        os.kill(parent.pid, signal.SIGKILL)
+        assert parent.wait(timeout=30) == -signal.SIGKILL
+        wait_until(lambda: _gone(child_pid), 60, f"the child gateway {child_pid} outlived its parent")
+        assert not endpoint_file.exists()  # it shut down cleanly: SIGTERM, not a kill
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child_pid, signal.SIGKILL)
+        parent.stdin.close()
+        parent.stdout.close()
+
+
+# --- what /readyz says when the stores cannot be opened -------------------------------------------
+
+
+def _readyz_reason(home: Path, env: dict[str, str], tmp_path: Path, name: str) -> str:
+    endpoint_file = tmp_path / f"{name}.json"
+    env = _gateway_env(OPENCLAW_GATEWAY_PREDICT_TOKEN=TOKENS["env_predict"],
+                       OPENCLAW_GATEWAY_ADMIN_TOKEN=TOKENS["env_admin"], **env)  # fmt: skip
+    process = server.start_child(home, port=0, endpoint_file=endpoint_file, env=env, log_file=tmp_path / f"{name}.log")
+    try:
+        found = wait_until(lambda: server.read_endpoint(endpoint_file), READY_SECONDS, f"{name}: the endpoint file")
+
+        def answered() -> httpx.Response | None:
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(found["url"] + "/readyz", timeout=5)
+            return None
+
+        answer = wait_until(answered, READY_SECONDS, f"{name}: /readyz")
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "not_ready"
+        return answer.json()["detail"]
+    finally:
+        server.stop(process.pid)
+        process.wait(timeout=30)
+
+
+def test_an_unreachable_feature_registry_is_not_reported_as_an_unregistered_service(tmp_path: Path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    home = tmp_path / "outage"
+    env = {
+        "OPENCLAW_PROFILE": "scaleout",
+        "OPENCLAW_FEAST_REGISTRY_URL": f"postgresql+psycopg2://postgres@127.0.0.1:{closed}/postgres",
+        "OPENCLAW_REDIS_URL": f"127.0.0.1:{closed}",
+        "OPENCLAW_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "OPENCLAW_MLFLOW_ARTIFACTS": str(tmp_path / "artifacts"),
+    }
+    reason = _readyz_reason(home, env, tmp_path, "outage")
+    assert "could not be read" in reason and "OperationalError" in reason, reason
+    assert "not registered" not in reason
+
+    empty = tmp_path / "empty"  # a reachable registry without the service
+    reason = _readyz_reason(empty, {}, tmp_path, "empty")
+    assert reason == f"feature service {FEATURE_SERVICE} is not registered: materialize feast_registry"
+
+
+# --- openclaw run with the port taken -------------------------------------------------------------
+
+
+def test_a_green_run_exits_0_with_a_warning_when_the_gateway_port_is_taken(model_home: Path, tmp_path: Path):
+    """Another home's gateway (here a plain socket) holds the port: the run still reports its own success."""
+    home = tmp_path / "home"
+    shutil.copytree(model_home, home, ignore=shutil.ignore_patterns("gateway", "predictions"))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = _cli(
+            home, "run", "--job", "openclaw_rollout", "--months", "2013-01:2013-02", "--port", str(port),
+            env={"DAGSTER_HOME": str(home / "dagster")}, timeout=600,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout
+    warning = [line for line in done.stderr.splitlines() if line.startswith("openclaw: warning:")]
+    assert len(warning) == 1, done.stderr
+    assert f"port {port} is in use" in warning[0] and "openclaw serve --background --port " in warning[0]
+    assert server.read_endpoint(server.default_endpoint_file(home)) is None

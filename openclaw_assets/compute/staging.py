@@ -157,7 +157,7 @@ def staging_validation(
         "OPENCLAW_PREDICTION_LOG_DIR": str(scratch / "predictions"),
     }
     started = time.perf_counter()
-    process = server.start_background(
+    process = server.start_child(  # dies with this run, however the run ends
         warehouse.root, port=0, endpoint_file=endpoint, pin=CHALLENGER, env=env, log_file=scratch / "gateway.log"
     )
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,15 +65,17 @@ class Tokens:
     by_role: dict[str, tuple[bytes, ...]]
 
     @classmethod
-    def load(cls, home: Path, create_defaults: bool = True) -> Tokens:
+    def load(cls, home: Path, create_defaults: bool = True, environ: Mapping[str, str] | None = None) -> Tokens:
+        """Each role's tokens from ``environ`` (default: the process environment) and the files it names."""
+        environ = os.environ if environ is None else environ
         by_role: dict[str, tuple[bytes, ...]] = {}
         for role in ROLES:
             found: list[str] = []
             name = f"OPENCLAW_GATEWAY_{role.upper()}_TOKEN"
-            if os.environ.get(name):
-                found.append(os.environ[name].strip())
-            if os.environ.get(f"{name}_FILE"):
-                found += _read_file(Path(os.environ[f"{name}_FILE"]))
+            if environ.get(name, "").strip():
+                found.append(environ[name].strip())
+            if environ.get(f"{name}_FILE", "").strip():
+                found += _read_file(Path(environ[f"{name}_FILE"].strip()))
             if not found:
                 path = ensure_default_token(home, role) if create_defaults else default_token_file(home, role)
                 if path.exists():

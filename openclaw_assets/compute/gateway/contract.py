@@ -23,6 +23,27 @@ TAILNUM = re.compile(r"^[A-Z0-9]{1,8}$")
 CODE_PATTERN = r"^\s*[A-Za-z0-9]{2,3}\s*$"
 """What the OpenAPI document promises: case and surrounding blanks do not matter."""
 TAILNUM_PATTERN = r"^\s*[A-Za-z0-9]{0,8}\s*$"
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+_YEAR = r"(19|20|21)\d\d"
+_LEAP_YEAR = r"(2000|(19|20|21)(0[48]|[2468][048]|[13579][26]))"
+_DATE = (
+    rf"({_YEAR}-((0[13578]|1[02])-(0[1-9]|[12]\d|3[01])|(0[469]|11)-(0[1-9]|[12]\d|30)|02-(0[1-9]|1\d|2[0-8]))"
+    rf"|{_LEAP_YEAR}-02-29)"
+)
+DEPARTURE_PATTERN = rf"^{_DATE}T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{{1,6}})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+"""The departures the gateway scores: an ISO 8601 date and time in the years 1900 to 2199, the
+seconds and the UTC offset optional; exactly what the validator accepts."""
+DEPARTURE = re.compile(DEPARTURE_PATTERN)
+
+
+def _departure_schema(schema: dict) -> None:
+    # the pattern is the contract; ``date-time`` would promise RFC 3339 (offset required) instead
+    schema.pop("format", None)
+    schema["pattern"] = DEPARTURE_PATTERN
+
+
+NOT_BLANK = r"\S"
+"""Blanks around ids are dropped, so an id needs one character that is not blank."""
 
 
 class Flight(BaseModel):
@@ -31,7 +52,10 @@ class Flight(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     flight_id: str = Field(
-        min_length=1, max_length=64, description="The caller's id for the flight; echoed back and logged."
+        min_length=1,
+        max_length=64,
+        description="The caller's id for the flight; echoed back and logged. Surrounding blanks are dropped.",
+        json_schema_extra={"pattern": NOT_BLANK},
     )
     carrier: str = Field(
         description="Two-letter carrier code, e.g. `UA`.", examples=["UA"], json_schema_extra={"pattern": CODE_PATTERN}
@@ -52,8 +76,10 @@ class Flight(BaseModel):
         json_schema_extra={"pattern": TAILNUM_PATTERN},
     )
     scheduled_departure: datetime = Field(
-        description="Scheduled departure. Without a UTC offset it is read as New York local time.",
+        description=f"Scheduled departure, in the years {FIRST_YEAR} to {LAST_YEAR}. Without a UTC offset it is "
+        "read as New York local time.",
         examples=["2013-12-01T06:30:00"],
+        json_schema_extra=_departure_schema,
     )
     distance: float = Field(ge=0, le=10_000, description="Great-circle distance in miles.", examples=[1400])
     request_key: str | None = Field(
@@ -61,6 +87,7 @@ class Flight(BaseModel):
         min_length=1,
         max_length=128,
         description="Key for the sticky A/B assignment (e.g. a session); defaults to `flight_id`.",
+        json_schema_extra={"pattern": NOT_BLANK},
     )
 
     @field_validator("carrier", "origin", "dest")
@@ -71,9 +98,31 @@ class Flight(BaseModel):
             raise ValueError("must be a 2-3 character code of letters and digits")
         return value
 
+    @field_validator("distance", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        # what the OpenAPI document says: a JSON number, not a boolean or a numeric string
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("Input should be a valid number")
+        return value
+
+    @field_validator("scheduled_departure", mode="before")
+    @classmethod
+    def _a_date_time_string(cls, value: object) -> object:
+        if isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not DEPARTURE.match(value):  # not a number of seconds, nor another form
+            raise ValueError(
+                f"must be an ISO 8601 date and time, YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH:MM], "
+                f"in the years {FIRST_YEAR} to {LAST_YEAR}"
+            )
+        return value
+
     @field_validator("scheduled_departure")
     @classmethod
     def _local_time(cls, value: datetime) -> datetime:
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(f"must be in the years {FIRST_YEAR} to {LAST_YEAR}")
         if value.tzinfo is not None:
             try:
                 value.astimezone(ZoneInfo(LOCAL_TZ))
@@ -95,7 +144,11 @@ class Flight(BaseModel):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    flights: list[Flight] = Field(min_length=1, description=f"One or more flights (at most {MAX_ROWS} per request).")
+    flights: list[Flight] = Field(
+        min_length=1,
+        description=f"One or more flights (at most {MAX_ROWS} per request; more gets 413).",
+        json_schema_extra={"maxItems": MAX_ROWS},
+    )
 
 
 class Prediction(BaseModel):
@@ -119,8 +172,19 @@ class PredictResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str
+    """Every error answer: a stable code and a message (or, for 422, one entry per problem)."""
+
+    error: str = Field(description="A stable code, e.g. `unauthorized`, `invalid_request`, `not_ready`.")
     detail: str | list | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"]
+    model_version: str | None = Field(description="The version that answers (the challenger when pinned).")
 
 
 class VersionStats(BaseModel):

@@ -7,6 +7,9 @@ lines are in the kernel, and a crash of the gateway process loses none of them. 
 ``fsync=True`` (``OPENCLAW_PREDICTION_LOG_FSYNC=1``) they are also on disk before the answer,
 which survives a power cut at about a millisecond per request. A crash in the middle of a
 write can leave one unterminated last line; readers skip it and count it.
+
+The gateway writes from the thread that scored the request (never on the event loop), and
+answers only once the write has returned.
 """
 
 from __future__ import annotations
@@ -18,15 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-def log_root(home: Path) -> Path:
-    """``$OPENCLAW_HOME/predictions/log``, or ``OPENCLAW_PREDICTION_LOG_DIR`` (staging keeps its own)."""
-    override = os.environ.get("OPENCLAW_PREDICTION_LOG_DIR")
-    return Path(override) if override else home / "predictions" / "log"
+def log_root(home: Path, override: Path | None = None) -> Path:
+    """``$OPENCLAW_HOME/predictions/log``, or ``override`` (a staging gateway keeps its own)."""
+    return override if override is not None else home / "predictions" / "log"
 
 
 class PredictionLog:
-    def __init__(self, home: Path, fsync: bool = False) -> None:
-        self.root = log_root(home)
+    def __init__(self, root: Path, fsync: bool = False) -> None:
+        self.root = root
         self.fsync = fsync
         self._lock = threading.Lock()
         self._day: str | None = None
@@ -63,11 +65,11 @@ class PredictionLog:
                 self._fd = None
 
 
-def read_log(home: Path) -> tuple[list[dict], int]:
+def read_log(home: Path, root: Path | None = None) -> tuple[list[dict], int]:
     """Every complete line under the log root, and how many torn or unreadable lines were skipped."""
     rows: list[dict] = []
     skipped = 0
-    for path in sorted(log_root(home).glob("*/*.jsonl")):
+    for path in sorted(log_root(home, root).glob("*/*.jsonl")):
         data = path.read_bytes()
         end = data.rfind(b"\n") + 1
         skipped += int(end < len(data))  # an unterminated last line: a write cut short

@@ -106,6 +106,11 @@ class NotReady(Exception):
     """The gateway cannot answer yet (no model, no feature store); served as 503."""
 
 
+def _first_line(exc: BaseException, limit: int = 240) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else ""
+
+
 def bucket(key: str) -> float:
     """A uniform number in [0, 1) from the key."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
@@ -168,17 +173,25 @@ class Runtime:
 
     # --- start and stop -------------------------------------------------------------------
     def open(self) -> None:
+        from feast.errors import FeatureServiceNotFoundException
+
         from openclaw_assets.features.store import FeastStore
         from openclaw_assets.models.registry import MlflowStore
 
         mlflow_store = MlflowStore.at(self.home)
         self.model_name = mlflow_store.model_name
         self._client = mlflow_store.client()
-        self.store = FeastStore.at(self.home).open()
         try:
-            self.service = self.store.get_feature_service(FEATURE_SERVICE)
-        except Exception as exc:  # feast raises its own not-found types
-            raise NotReady(f"feature service {FEATURE_SERVICE} is not registered: materialize feast_registry") from exc
+            store = FeastStore.at(self.home).open()
+            service = store.get_feature_service(FEATURE_SERVICE)
+        except FeatureServiceNotFoundException:
+            raise NotReady(f"feature service {FEATURE_SERVICE} is not registered: materialize feast_registry") from None
+        except Exception as exc:  # the registry itself: a database that does not answer, a file it cannot read
+            raise NotReady(
+                f"the Feast registry could not be read, so feature service {FEATURE_SERVICE} was not looked up: "
+                f"{type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        self.store, self.service = store, service
         self.refresh()
         self.warm()
 
@@ -213,7 +226,12 @@ class Runtime:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
-                self.refresh()
+                if self.store is None:  # not opened at startup: try again
+                    self.open()
+                else:
+                    self.refresh()
+            except NotReady as exc:
+                self.last_error = str(exc)
             except Exception as exc:  # keep serving the last good snapshot
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("refresh failed, still serving the previous snapshot: %s", self.last_error)
