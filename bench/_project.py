@@ -28,6 +28,7 @@ _MODULES = {
     "openclaw_assets.models.registry": "MlflowStore",
     "openclaw_assets.kernel.warehouse": "Warehouse",
     "openclaw_assets.compute.batch": "scoring_rows TABLE",
+    "openclaw_assets.compute.gateway.server": "exit_with_parent",
 }
 _NAMES = {name: module for module, names in _MODULES.items() for name in names.split()}
 

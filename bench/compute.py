@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -293,8 +294,10 @@ def server(argv: list[str], env: dict[str, str], ready: str, log: Path) -> Itera
     """Start ``argv`` in its own process group; yield seconds from spawn to ``ready`` answering 200; end the group."""
     started = time.perf_counter()
     with open(log, "ab") as out:
+        # its own group (ended below), and SIGTERM from Linux if this process dies first
+        tie = functools.partial(p.exit_with_parent, os.getpid())
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=tie
         )
     try:
         while time.perf_counter() - started < 240:
@@ -359,7 +362,7 @@ def measure_serving(home: str | None = None, duration_s: float = 12.0, rollout_t
             "OPENCLAW_GATEWAY_POLL_SECONDS": "2",
         }
         gateway = [PYTHON, "-m", p.CLI, "--home", str(home_), "serve", "--host", "127.0.0.1", "--port"]
-        gateway.append(str(ports["ours"]))
+        gateway += [str(ports["ours"]), "--parent-pid", str(os.getpid())]
         # --max-requests 0: gunicorn would otherwise replace its worker (and reload the registry) mid-measurement
         feast = [str(BIN / "feast"), "-c", str(home_ / "feast"), "serve", "-h", "127.0.0.1", "-p", str(ports["feast"])]
         feast += ["--no-access-log", "--max-requests", "0"]

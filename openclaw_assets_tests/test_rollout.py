@@ -104,7 +104,7 @@ class Gateway:
             "OPENCLAW_GATEWAY_POLL_SECONDS": "0.5",
             "OPENCLAW_PROFILE": profile,
         }
-        self.process = server.start_background(home, port=0, endpoint_file=self.endpoint, env=env)
+        self.process = server.start_child(home, port=0, endpoint_file=self.endpoint, env=env)
         try:
             self.url = server.wait_ready(self.endpoint, self.process, 180)["url"]
         except RuntimeError:

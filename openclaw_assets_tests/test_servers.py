@@ -251,7 +251,7 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
         assert promoted is not None and promoted["action"] == "promote" and promoted["champion"] == "1"
 
         # a champion that fails live is taken back by the rollback sensor's next tick
-        gateway = server.start_background(home, port=0, env={"OPENCLAW_GATEWAY_POLL_SECONDS": "0.5"})
+        gateway = server.start_child(home, port=0, env={"OPENCLAW_GATEWAY_POLL_SECONDS": "0.5"})
         try:
             url = server.wait_ready(server.default_endpoint_file(home), gateway, 180)["url"]
             token = (home / "secrets" / "gateway-predict.token").read_text().strip()
