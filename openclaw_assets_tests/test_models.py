@@ -85,6 +85,42 @@ def test_the_registered_model_scores_raw_rows_and_flags_out_of_range(trained_hom
     assert (flagged.iloc[2:] == "").sum() >= 40  # ordinary rows are scored without a flag
 
 
+def test_the_registered_model_is_logged_from_code_and_is_the_one_scoring_path(trained_home: Path):
+    import mlflow
+    from mlflow.models import Model
+
+    from openclaw_assets.compute.gateway.runtime import Served, score
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    store = MlflowStore.at(trained_home, "embedded")
+    store.client()
+    version = str(store.version_for(CHALLENGER).version)
+    uri = f"models:/{store.model_name}/{version}"
+    logged = Path(mlflow.artifacts.download_artifacts(uri))
+    flavor = Model.load(logged).flavors["python_function"]
+    assert flavor["model_code_path"].endswith("model_code.py") and set(flavor["artifacts"]) == {"booster", "prepared"}
+    assert not list(logged.glob("python_model*"))  # nothing pickled
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    assert isinstance(model, FlightDelayModel)
+
+    frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
+    rows = training.split(frame, ["2013-02"]).head(300)
+    by_frame = model.predict(None, rows[training.FEATURES])
+    # the gateway's call: plain columns as the online store gives them, None for missing
+    columns = {c: [None if pd.isna(v) else v for v in rows[c].astype(object)] for c in training.FEATURES}
+    probability, flags = score(Served(version, model), columns)
+    np.testing.assert_array_equal(probability, by_frame["probability"].to_numpy())
+    assert flags == by_frame["out_of_range"].tolist()
+
+    # an unknown category and text that is no number are missing values, not errors or zeros
+    one = {c: values[:1] for c, values in columns.items()}
+    odd = one | {"carrier": ["ZZ"], "temp": ["warm"], "distance": [str(one["distance"][0])]}
+    as_missing = one | {"carrier": [None], "temp": [None]}
+    assert model.score(odd)[0][0] == model.score(as_missing)[0][0]
+    with pytest.raises(KeyError, match="missing: temp"):
+        model.score({c: v for c, v in one.items() if c != "temp"})
+
+
 def test_training_is_reproducible(trained_home: Path):
     frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
     train, holdout = training.split(frame, ["2013-01"]), training.split(frame, ["2013-02"])
@@ -93,6 +129,9 @@ def test_training_is_reproducible(trained_home: Path):
     first = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
     second = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
     np.testing.assert_array_equal(first, second)
+    # the registered model's scoring code gives exactly what LightGBM gives on the fitted frame
+    model = training.fit(train, prepared, params, seed=3)
+    np.testing.assert_array_equal(first, model.predict_proba(prepared.frame(holdout))[:, 1])
     assert training.metrics(holdout["delayed"], first) == training.metrics(holdout["delayed"], second)
 
 

@@ -275,17 +275,20 @@ def test_an_ab_split_is_sticky_and_ab_results_report_each_variant(life: dict, mo
 def _register_broken_version(home: Path, good: str) -> str:
     """A copy of a good version whose preprocessing asks for a feature the service does not serve:
     it passed offline (it is the same booster) but fails every live request."""
-    import copy
+    import dataclasses
 
     import mlflow
 
+    from openclaw_assets.models.pyfunc import FlightDelayModel, log_model
+
     store = MlflowStore.at(home, "embedded")
     client = store.client()
-    wrapper = copy.deepcopy(mlflow.pyfunc.load_model(f"models:/{store.model_name}/{good}").unwrap_python_model())
-    wrapper.prepared.features = [*wrapper.prepared.features, "feature_that_is_not_served"]
+    loaded = mlflow.pyfunc.load_model(f"models:/{store.model_name}/{good}").unwrap_python_model()
+    features = [*loaded.prepared.features, "feature_that_is_not_served"]
+    broken = FlightDelayModel(loaded.booster, dataclasses.replace(loaded.prepared, features=features))
     with mlflow.start_run(run_name="broken-live"):
-        info = mlflow.pyfunc.log_model(name="model", python_model=wrapper, registered_model_name=store.model_name)
-    version = str(info.registered_model_version)
+        info = log_model(broken, pip_requirements=[])
+    version = str(mlflow.register_model(info.model_uri, store.model_name).version)
     client.set_registered_model_alias(store.model_name, CHAMPION, version)
     record.write_record(home, {"action": "promote", "champion": version, "previous_champion": good})
     return version

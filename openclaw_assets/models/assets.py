@@ -77,11 +77,10 @@ def trained_model(
     from importlib.metadata import version
 
     import mlflow
-    from mlflow.models import infer_signature
 
     from openclaw_assets.kernel.atomic import sha256_file
     from openclaw_assets.models import training
-    from openclaw_assets.models.pyfunc import FlightDelayModel
+    from openclaw_assets.models.pyfunc import FlightDelayModel, log_model
 
     frame, path = _training_frame(warehouse)
     train_months, holdout_months = partition_months(config.train_months), partition_months(config.holdout_months)
@@ -114,23 +113,16 @@ def trained_model(
         "code_version": __version__,
     }
     client = mlflow_store.client()
-    example = holdout[training.FEATURES].head(5)
-    wrapper = FlightDelayModel(model, prepared)
+    wrapper = FlightDelayModel(model.booster_, prepared)
+    requirements = [f"{p}=={version(p)}" for p in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")]
     with mlflow.start_run(run_name=f"dagster-{context.run.run_id[:8]}", tags=lineage) as run:
         mlflow.log_params({**config.params(), "seed": config.seed, "features": len(training.FEATURES)})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in found.items()} | {"fit_seconds": fit_seconds})
         mlflow.log_dict(importance, "feature_importance.json")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=wrapper,
-            signature=infer_signature(example, wrapper.predict(None, example)),
-            input_example=example,
-            pip_requirements=[f"{p}=={version(p)}" for p in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")],
-            registered_model_name=mlflow_store.model_name,
-        )
-    model_version = str(info.registered_model_version)
-    for key, value in lineage.items():
-        client.set_model_version_tag(mlflow_store.model_name, model_version, key, value)
+        info = log_model(wrapper, requirements, input_example=holdout[training.FEATURES].head(5))
+    # the version and its lineage tags are created together: a version is never without them
+    registered = mlflow.register_model(info.model_uri, mlflow_store.model_name, tags=lineage)
+    model_version = str(registered.version)
     client.set_registered_model_alias(mlflow_store.model_name, CHALLENGER, model_version)
     context.log.info(
         f"registered {mlflow_store.model_name} v{model_version} as {CHALLENGER}: "

@@ -33,6 +33,11 @@ class Prepared:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def frame(self, data: pd.DataFrame) -> pd.DataFrame:
+        """The frame LightGBM fits on: categories as pandas categoricals, numbers as floats.
+
+        Scoring does not go through here but through ``pyfunc.FlightDelayModel``, which maps
+        categories to the same codes (their position in ``categories``).
+        """
         import pandas as pd
 
         out = data[self.features].copy()
@@ -43,18 +48,20 @@ class Prepared:
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
         return out
 
-    def out_of_range(self, data: pd.DataFrame) -> pd.Series:
-        """Per row, the numeric features outside the training range (empty string if none)."""
-        import numpy as np
-        import pandas as pd
+    def to_json(self) -> str:
+        """The prepared inputs as JSON, saved beside the booster when the model is logged."""
+        import json
 
-        flags = pd.Series("", index=data.index, dtype=object)
-        for column, (low, high) in self.ranges.items():
-            values = pd.to_numeric(data[column], errors="coerce")
-            outside = ((values < low) | (values > high)).to_numpy()
-            if outside.any():
-                flags[outside] = np.where(flags[outside] == "", column, flags[outside] + "," + column)
-        return flags
+        ranges = {column: list(bounds) for column, bounds in self.ranges.items()}
+        return json.dumps({"features": self.features, "categories": self.categories, "ranges": ranges}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Prepared:
+        import json
+
+        data = json.loads(text)
+        ranges = {column: (float(low), float(high)) for column, (low, high) in data["ranges"].items()}
+        return cls(features=list(data["features"]), categories=dict(data["categories"]), ranges=ranges)
 
 
 def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
@@ -82,7 +89,10 @@ def fit(train: pd.DataFrame, prepared: Prepared, params: dict[str, Any], seed: i
 
 
 def predict(model, prepared: Prepared, data: pd.DataFrame):
-    return model.predict_proba(prepared.frame(data))[:, 1]
+    """Probabilities from a fitted model through the registered model's own scoring code."""
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    return FlightDelayModel(model.booster_, prepared).predict(None, data)["probability"].to_numpy()
 
 
 def expected_calibration_error(labels, scores, bins: int = 10) -> float:
