@@ -135,6 +135,18 @@ def test_training_is_reproducible(trained_home: Path):
     assert training.metrics(holdout["delayed"], first) == training.metrics(holdout["delayed"], second)
 
 
+def test_the_split_keys_on_the_local_month_and_year():
+    """Two Novembers must not mix; a late-evening flight belongs to its New York month."""
+    times = pd.to_datetime(
+        ["2013-11-05T15:00Z", "2014-11-05T15:00Z", "2013-12-01T03:00Z", "2014-12-01T06:00Z"], utc=True
+    )
+    frame = pd.DataFrame({"event_timestamp": times, "month": [11, 11, 12, 12], "delayed": [0, 1, 0, 1]})
+    assert training.split(frame, ["2013-11"])["event_timestamp"].tolist() == list(times[[0, 2]])
+    assert training.split(frame, ["2014-11"])["event_timestamp"].tolist() == [times[1]]
+    assert training.split(frame, ["2014-12"])["event_timestamp"].tolist() == [times[3]]
+    assert training.month_keys(frame).tolist() == ["2013-11", "2014-11", "2013-11", "2014-12"]
+
+
 def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
     result = run_job(
         trained_home,

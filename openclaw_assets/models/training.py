@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.features.repo import VIEWS
+from openclaw_assets.kernel.months import LOCAL_TZ
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,6 +23,7 @@ FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route", *[name for view in VI
 BASELINE_FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route"]
 """Raw columns only: what a flight's schedule says, no joined features."""
 SLICES = ["carrier", "origin", "month"]
+"""Slices the evaluation gates; ``month`` is the flight's local month key (``month_keys``)."""
 
 
 @dataclass
@@ -131,7 +133,7 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
     """AUC and calibration per carrier, origin and month, for slices with enough rows."""
     import pandas as pd
 
-    frame = data[[*SLICES, LABEL]].assign(score=scores)
+    frame = data[["carrier", "origin", LABEL]].assign(month=month_keys(data).to_numpy(), score=scores)
     rows = []
     for column in SLICES:
         for value, group in frame.groupby(column, sort=True):
@@ -149,6 +151,18 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["slice", "rows", "auc", "calibration_error"])
 
 
+def month_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each flight's month (``YYYY-MM``), from its event time in New York: years never mix."""
+    import pandas as pd
+
+    times = pd.to_datetime(frame["event_timestamp"])
+    if times.dt.tz is None:
+        times = times.dt.tz_localize("UTC")
+    local = times.dt.tz_convert(LOCAL_TZ)
+    number = local.dt.year * 100 + local.dt.month
+    return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})
+
+
 def split(frame: pd.DataFrame, months: list[str]) -> pd.DataFrame:
-    wanted = {int(m.split("-")[1]) for m in months}
-    return frame[frame["month"].isin(wanted)].reset_index(drop=True)
+    """The rows whose local month is one of ``months`` (``YYYY-MM`` keys)."""
+    return frame[month_keys(frame).isin(set(months)).to_numpy()].reset_index(drop=True)
