@@ -17,6 +17,7 @@ from openclaw_assets.features.store import FeastStore
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
+from openclaw_assets.models.training import DECISION_THRESHOLD
 
 TABLE = "flight_delay"
 EVERY_FLIGHT_SCORED = "every_flight_scored"
@@ -24,7 +25,9 @@ EVERY_FLIGHT_SCORED = "every_flight_scored"
 
 class BatchConfig(dg.Config):
     chunk_rows: int = Field(default=50_000, ge=100, description="Flights retrieved and scored per chunk.")
-    threshold: float = Field(default=0.5, gt=0, lt=1, description="Probability at which the decision is `delayed`.")
+    threshold: float = Field(
+        default=DECISION_THRESHOLD, gt=0, lt=1, description="Probability at which the decision is `delayed`."
+    )
 
 
 def scoring_rows(flights):

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 LABEL = "delayed"
+DECISION_THRESHOLD = 0.5
+"""The probability at which a flight's decision is ``delayed``: the gateway's and batch scoring's default."""
 REQUEST_FIELDS = ["day_of_week", "hour", "minute", "distance"]
 CATEGORICAL = ["carrier", "origin", "route", "plane_engine_type"]
 FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route", *[name for view in VIEWS for name in view.features]]

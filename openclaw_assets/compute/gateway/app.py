@@ -34,9 +34,9 @@ from openclaw_assets.compute.gateway.contract import (
     PredictResponse,
     StatusResponse,
 )
+from openclaw_assets.models.training import DECISION_THRESHOLD
 
 log = logging.getLogger("openclaw.gateway")
-DEFAULT_THRESHOLD = 0.5
 _features_json = json.JSONEncoder(default=str).encode
 """``json.dumps(values, default=str)`` without building an encoder per call: the same text."""
 
@@ -119,7 +119,7 @@ def create_app(
     )
     tokens = tokens or Tokens.load(home)
     threshold = (
-        float(os.environ.get("OPENCLAW_DECISION_THRESHOLD", DEFAULT_THRESHOLD)) if threshold is None else threshold
+        float(os.environ.get("OPENCLAW_DECISION_THRESHOLD", DECISION_THRESHOLD)) if threshold is None else threshold
     )
     window = Window(float(os.environ.get("OPENCLAW_GATEWAY_WINDOW_SECONDS", "60")))
     predictions_log = PredictionLog(home, fsync=os.environ.get("OPENCLAW_PREDICTION_LOG_FSYNC") == "1")
