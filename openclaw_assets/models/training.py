@@ -99,13 +99,21 @@ def predict(model, prepared: Prepared, data: pd.DataFrame):
     return FlightDelayModel(model.booster_, prepared).predict(None, data)["probability"].to_numpy()
 
 
-def expected_calibration_error(labels, scores, bins: int = 10) -> float:
+CALIBRATION_BINS = 10
+
+
+def expected_calibration_error(labels, scores, bins: int = CALIBRATION_BINS) -> float:
+    """The row-weighted gap between predicted and observed rates over equal-width bins.
+
+    The bins are those of ``sklearn.calibration.calibration_curve(strategy="uniform")``, whose
+    points the calibration plot shows, so the figure and the plot describe the same bins.
+    """
     import numpy as np
 
     labels = np.asarray(labels, dtype="float64")
     scores = np.asarray(scores, dtype="float64")
     edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    index = np.searchsorted(edges[1:-1], scores)
     error = 0.0
     for b in range(bins):
         mask = index == b
