@@ -131,6 +131,37 @@ def test_training_is_reproducible(trained_home: Path):
     assert training.metrics(holdout["delayed"], first) == training.metrics(holdout["delayed"], second)
 
 
+def test_a_version_pickled_before_models_from_code_still_scores_through_the_same_code(trained_home: Path):
+    import pickle
+
+    import cloudpickle
+
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
+    train, holdout = training.split(frame, ["2013-01"]), training.split(frame, ["2013-02"]).head(500)
+    prepared = training.prepare(train, training.FEATURES)
+    fitted = training.fit(train, prepared, {"n_estimators": 20}, seed=3)
+    legacy = FlightDelayModel.__new__(FlightDelayModel)
+    legacy.__dict__.update(model=fitted, prepared=prepared)  # the earlier layout: the fitted classifier
+    loaded = pickle.loads(cloudpickle.dumps(legacy))
+    expected = fitted.predict_proba(prepared.frame(holdout))[:, 1]
+    np.testing.assert_array_equal(loaded.predict(None, holdout[training.FEATURES])["probability"], expected)
+
+
+def test_the_calibration_error_is_measured_on_the_plots_bins():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(5)
+    scores = rng.random(20_000)
+    labels = (rng.random(20_000) < scores * 0.8).astype(int)  # over-confident by a fifth
+    observed, predicted = calibration_curve(labels, scores, n_bins=training.CALIBRATION_BINS, strategy="uniform")
+    shares = np.histogram(scores, bins=np.linspace(0, 1, training.CALIBRATION_BINS + 1))[0] / len(scores)
+    expected = float(np.sum(shares[shares > 0] * np.abs(observed - predicted)))
+    assert training.expected_calibration_error(labels, scores) == pytest.approx(expected, abs=1e-12)
+    assert 0.08 < expected < 0.12
+
+
 def test_the_split_keys_on_the_local_month_and_year():
     """Two Novembers must not mix; a late-evening flight belongs to its New York month."""
     times = pd.to_datetime(

@@ -269,7 +269,7 @@ def _plot_calibration(labels, scores, path) -> None:
 
     from openclaw_assets.models.training import CALIBRATION_BINS
 
-    observed, predicted = calibration_curve(labels, scores, n_bins=CALIBRATION_BINS, strategy="uniform")
+    observed, predicted = calibration_curve(labels, scores, n_bins=CALIBRATION_BINS, strategy="uniform", pos_label=1)
     figure, axis = plt.subplots(figsize=(4, 4))
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
     axis.plot(predicted, observed, marker="o")
