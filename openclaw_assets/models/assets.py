@@ -111,6 +111,7 @@ def trained_model(
     from importlib.metadata import version
 
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from openclaw_assets.kernel.atomic import sha256_file
     from openclaw_assets.models import training
@@ -147,7 +148,10 @@ def trained_model(
         recorded = client.get_run(run_id).data.metrics
         found = {k.removeprefix("holdout_"): v for k, v in recorded.items() if k.startswith("holdout_")}
         fit_seconds = float(recorded.get("fit_seconds", float("nan")))
-        importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importance.json")
+        try:
+            importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importance.json")
+        except MlflowException:
+            importance = {}  # the run never got as far as logging it
         lineage = {key: str(existing.tags.get(key, value)) for key, value in lineage.items()}
         context.log.info(f"{name} v{model_version} was registered from the same data, code and parameters: reused")
     else:
