@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,13 +19,7 @@ from openclaw_assets.models import training
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, run_job
 
-GATES = [
-    model_assets.QUALITY_FLOOR,
-    model_assets.NO_REGRESSION,
-    model_assets.SLICE_FLOOR,
-    model_assets.CALIBRATION,
-    model_assets.TRAINING_DATA_GATES,
-]
+GATES = model_assets.EVALUATION_CHECKS
 
 
 def _train_and_evaluate(home: Path, gate_config: dict | None = None, train_config: dict | None = None):
@@ -57,8 +52,9 @@ def test_the_challenger_is_registered_with_its_lineage(trained_home: Path):
     import hashlib
 
     assert tags["training_set_sha256"] == hashlib.sha256(training_set.read_bytes()).hexdigest()
-    assert tags["training_months"] == "2013-01..2013-01"
-    assert tags["holdout_months"] == "2013-02..2013-02"
+    assert tags["training_months"] == "2013-01:2013-01"
+    assert tags["holdout_months"] == "2013-02:2013-02"
+    assert len(tags["params_sha256"]) == 64 and tags["code_version"]
     assert tags["feature_service"] == "flight_delay_v1"
     assert len(tags["dagster_run_id"]) == 36
     run = client.get_run(version.run_id)
@@ -85,6 +81,42 @@ def test_the_registered_model_scores_raw_rows_and_flags_out_of_range(trained_hom
     assert (flagged.iloc[2:] == "").sum() >= 40  # ordinary rows are scored without a flag
 
 
+def test_the_registered_model_is_logged_from_code_and_is_the_one_scoring_path(trained_home: Path):
+    import mlflow
+    from mlflow.models import Model
+
+    from openclaw_assets.compute.gateway.runtime import Served, score
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    store = MlflowStore.at(trained_home, "embedded")
+    store.client()
+    version = str(store.version_for(CHALLENGER).version)
+    uri = f"models:/{store.model_name}/{version}"
+    logged = Path(mlflow.artifacts.download_artifacts(uri))
+    flavor = Model.load(logged).flavors["python_function"]
+    assert flavor["model_code_path"].endswith("model_code.py") and set(flavor["artifacts"]) == {"booster", "prepared"}
+    assert not list(logged.glob("python_model*"))  # nothing pickled
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    assert isinstance(model, FlightDelayModel)
+
+    frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
+    rows = training.split(frame, ["2013-02"]).head(300)
+    by_frame = model.predict(None, rows[training.FEATURES])
+    # the gateway's call: plain columns as the online store gives them, None for missing
+    columns = {c: [None if pd.isna(v) else v for v in rows[c].astype(object)] for c in training.FEATURES}
+    probability, flags = score(Served(version, model), columns)
+    np.testing.assert_array_equal(probability, by_frame["probability"].to_numpy())
+    assert flags == by_frame["out_of_range"].tolist()
+
+    # an unknown category and text that is no number are missing values, not errors or zeros
+    one = {c: values[:1] for c, values in columns.items()}
+    odd = one | {"carrier": ["ZZ"], "temp": ["warm"], "distance": [str(one["distance"][0])]}
+    as_missing = one | {"carrier": [None], "temp": [None]}
+    assert model.score(odd)[0][0] == model.score(as_missing)[0][0]
+    with pytest.raises(KeyError, match="missing: temp"):
+        model.score({c: v for c, v in one.items() if c != "temp"})
+
+
 def test_training_is_reproducible(trained_home: Path):
     frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
     train, holdout = training.split(frame, ["2013-01"]), training.split(frame, ["2013-02"])
@@ -93,19 +125,70 @@ def test_training_is_reproducible(trained_home: Path):
     first = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
     second = training.predict(training.fit(train, prepared, params, seed=3), prepared, holdout)
     np.testing.assert_array_equal(first, second)
+    # the registered model's scoring code gives exactly what LightGBM gives on the fitted frame
+    model = training.fit(train, prepared, params, seed=3)
+    np.testing.assert_array_equal(first, model.predict_proba(prepared.frame(holdout))[:, 1])
     assert training.metrics(holdout["delayed"], first) == training.metrics(holdout["delayed"], second)
 
 
-def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
-    result = run_job(
-        trained_home,
-        run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}},
-        selection=["model_evaluation"],
+def test_a_version_pickled_before_models_from_code_still_scores_through_the_same_code(trained_home: Path):
+    import pickle
+
+    import cloudpickle
+
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    frame = pd.read_parquet(warehouse_file(trained_home, "features", "training_set", None))
+    train, holdout = training.split(frame, ["2013-01"]), training.split(frame, ["2013-02"]).head(500)
+    prepared = training.prepare(train, training.FEATURES)
+    fitted = training.fit(train, prepared, {"n_estimators": 20}, seed=3)
+    legacy = FlightDelayModel.__new__(FlightDelayModel)
+    legacy.__dict__.update(model=fitted, prepared=prepared)  # the earlier layout: the fitted classifier
+    loaded = pickle.loads(cloudpickle.dumps(legacy))
+    expected = fitted.predict_proba(prepared.frame(holdout))[:, 1]
+    np.testing.assert_array_equal(loaded.predict(None, holdout[training.FEATURES])["probability"], expected)
+
+
+def test_the_calibration_error_is_measured_on_the_plots_bins():
+    from sklearn.calibration import calibration_curve
+
+    rng = np.random.default_rng(5)
+    scores = rng.random(20_000)
+    labels = (rng.random(20_000) < scores * 0.8).astype(int)  # over-confident by a fifth
+    observed, predicted = calibration_curve(labels, scores, n_bins=training.CALIBRATION_BINS, strategy="uniform")
+    shares = np.histogram(scores, bins=np.linspace(0, 1, training.CALIBRATION_BINS + 1))[0] / len(scores)
+    expected = float(np.sum(shares[shares > 0] * np.abs(observed - predicted)))
+    assert training.expected_calibration_error(labels, scores) == pytest.approx(expected, abs=1e-12)
+    assert 0.08 < expected < 0.12
+
+
+def test_the_split_keys_on_the_local_month_and_year():
+    """Two Novembers must not mix; a late-evening flight belongs to its New York month."""
+    times = pd.to_datetime(
+        ["2013-11-05T15:00Z", "2014-11-05T15:00Z", "2013-12-01T03:00Z", "2014-12-01T06:00Z"], utc=True
     )
+    frame = pd.DataFrame({"event_timestamp": times, "month": [11, 11, 12, 12], "delayed": [0, 1, 0, 1]})
+    assert training.split(frame, ["2013-11"])["event_timestamp"].tolist() == list(times[[0, 2]])
+    assert training.split(frame, ["2014-11"])["event_timestamp"].tolist() == [times[1]]
+    assert training.split(frame, ["2014-12"])["event_timestamp"].tolist() == [times[3]]
+    assert training.month_keys(frame).tolist() == ["2013-11", "2014-11", "2013-11", "2014-12"]
+
+
+def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
+    result = _train_and_evaluate(trained_home)  # finds the version already registered: no second fit
     assert result.success
+    trained = result.asset_materializations_for_node("trained_model")[0].metadata
+    assert trained["reused_version"].value is True
+    assert [r.data["feature"] for r in trained["feature_importance"].value.records][:1] != []
     meta = result.asset_materializations_for_node("model_evaluation")[0].metadata
+    assert meta["model_version"].value == trained["model_version"].value
+    assert isinstance(meta["holdout_auc"], dg.FloatMetadataValue)
     assert meta["holdout_auc"].value > meta["baseline_auc"].value
-    assert "carrier=UA" in meta["slices"].value and "origin=JFK" in meta["slices"].value
+    slices = {r.data["slice"]: r.data for r in meta["slices"].value.records}
+    assert {"carrier=UA", "origin=JFK", "month=2013-02"} <= set(slices)
+    assert isinstance(slices["carrier=UA"]["auc"], float) and isinstance(slices["carrier=UA"]["rows"], int)
+    compared = [r.data["model"] for r in meta["comparison"].value.records]
+    assert compared == [f"challenger v{meta['model_version'].value}", "raw-columns baseline"]
     assert Path(meta["calibration_plot"].value).stat().st_size > 1000
     assert 0 <= meta["out_of_range_share"].value < 0.2
     gates = check_evaluations(result)
@@ -160,11 +243,7 @@ def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: 
 
 
 def test_a_miscalibrated_model_is_stopped(trained_home: Path):
-    strict = run_job(
-        trained_home,
-        run_config={"ops": {"model_evaluation": {"config": {"max_calibration_error": 1e-6}}}},
-        selection=["model_evaluation"],
-    )
+    strict = _train_and_evaluate(trained_home, gate_config={"max_calibration_error": 1e-6})
     assert not check_evaluations(strict)[f"model_evaluation:{model_assets.CALIBRATION}"].passed
     assert not strict.success
 
@@ -183,9 +262,111 @@ def test_a_training_set_whose_gates_failed_stops_the_model(trained_home: Path, t
         selection=["training_set"],
     )
     assert not leaked.success
-    result = run_job(
-        home, run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}}, selection=["model_evaluation"]
-    )
+    result = _train_and_evaluate(home)
     gate = check_evaluations(result)[f"model_evaluation:{model_assets.TRAINING_DATA_GATES}"]
     assert not gate.passed and "point_in_time: FAILED" in gate.metadata["summary"].value
+    assert f"run {leaked.run_id[:8]}" in gate.metadata["summary"].value  # the run that wrote those rows
     assert not result.success
+
+
+def test_evaluation_alone_has_no_version_of_its_own_run_and_says_so(trained_home: Path):
+    result = run_job(
+        trained_home,
+        run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}},
+        selection=["model_evaluation"],
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "materialize trained_model and model_evaluation together" in message
+
+
+def test_evaluation_judges_its_own_runs_version_when_another_run_trains_meanwhile(trained_home: Path, tmp_path: Path):
+    """A run that trains between this run's training and evaluation (a sensor's, say) does not change the verdict."""
+    from openclaw_assets.definitions import defs
+    from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.kernel.warehouse import Warehouse
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    interloper: dict[str, str] = {}
+
+    @dg.success_hook
+    def another_run_trains(context: dg.HookContext) -> None:
+        if context.op.name == "trained_model":
+            other = run_job(
+                home,
+                run_config={"ops": {"trained_model": {"config": {**FAST_TRAINING, "seed": 11}}}},
+                selection=["trained_model"],
+            )
+            assert other.success
+            interloper["version"] = (
+                other.asset_materializations_for_node("trained_model")[0].metadata["model_version"].value
+            )
+
+    job = dg.define_asset_job("raced", selection=["trained_model", "model_evaluation"], hooks={another_run_trains})
+    warehouse = Warehouse(home=str(home), profile="embedded")
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home / "dagster"))
+    result = (
+        dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
+        .resolve_job_def("raced")
+        .execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {
+                    "trained_model": {"config": {**FAST_TRAINING, "seed": 12}},
+                    "model_evaluation": {"config": ONE_MONTH_GATES},
+                }
+            },
+            resources={
+                "warehouse": warehouse,
+                "feast": FeastStore(warehouse=warehouse),
+                "mlflow_store": MlflowStore(warehouse=warehouse),
+            },
+            raise_on_error=False,
+        )
+    )
+    own = result.asset_materializations_for_node("trained_model")[0].metadata["model_version"].value
+    latest = instance.get_latest_materialization_event(dg.AssetKey("trained_model"))
+    assert latest.asset_materialization.metadata["model_version"].value == interloper["version"] != own
+    judged = result.asset_materializations_for_node("model_evaluation")[0].metadata["model_version"].value
+    assert judged == own
+
+
+def test_a_run_killed_right_after_registering_is_rerun_without_a_second_version(trained_home: Path, tmp_path: Path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    store = MlflowStore.at(home, "embedded")
+    client = store.client()
+    before = {str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")}
+    config = {**FAST_TRAINING, "seed": 21}
+    driver = Path(__file__).with_name("crash_after_registration.py")
+    root = str(Path(__file__).resolve().parents[1])  # this checkout first, for the driver's imports
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    crashed = subprocess.run(
+        [sys.executable, str(driver), str(home), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+
+    after_crash = {str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")}
+    [registered] = after_crash - before
+    assert str(store.version_for(CHALLENGER).version) != registered  # it died before moving the alias
+
+    rerun = run_job(home, run_config={"ops": {"trained_model": {"config": config}}}, selection=["trained_model"])
+    assert rerun.success
+    metadata = rerun.asset_materializations_for_node("trained_model")[0].metadata
+    assert metadata["reused_version"].value is True and metadata["model_version"].value == registered
+    assert {str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")} == after_crash
+    assert str(store.version_for(CHALLENGER).version) == registered

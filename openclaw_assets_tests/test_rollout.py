@@ -228,7 +228,7 @@ def test_a_promotion_under_a_burst_of_requests_fails_none_of_them(life: Life, mo
     home, gateway = life.home, life.gateway()
     monkeypatch.setenv("OPENCLAW_HOME", str(home))
     before = life.champion()
-    result, version = train(home)  # the same data and seed: an identical model, registered as a new version
+    result, version = train(home, seed=8)  # another seed: the same one would find the champion's version again
     assert result.success, failures(result)
     assert alias(home, CHALLENGER) == version != before
     wait_until(lambda: serving(gateway, before), 20, 0.2, f"the gateway serving v{before}")
@@ -302,7 +302,7 @@ def test_an_ab_split_is_sticky_and_ab_results_report_each_variant(life: Life, mo
     monkeypatch.setenv("OPENCLAW_HOME", str(home))
     champion = life.champion()
     rollback_target = record.previous_champion(record.read_history(home), champion)
-    result, version = train(home)
+    result, version = train(home, seed=9)
     assert result.success, failures(result)
     ab = rollout(home, mode="ab", challenger_share=0.5)
     assert ab.success, failures(ab)
@@ -359,17 +359,20 @@ def _register_broken_version(home: Path, good: str) -> str:
     """A copy of a good version whose preprocessing asks for a feature the service does not serve:
     it passed offline (it is the same booster) but fails every live request. Made champion by hand,
     with the history line a promotion over ``good`` would have written."""
-    import copy
+    import dataclasses
 
     import mlflow
 
+    from openclaw_assets.models.pyfunc import FlightDelayModel, log_model
+
     store = MlflowStore.at(home, "embedded")
     client = store.client()
-    wrapper = copy.deepcopy(mlflow.pyfunc.load_model(f"models:/{store.model_name}/{good}").unwrap_python_model())
-    wrapper.prepared.features = [*wrapper.prepared.features, "feature_that_is_not_served"]
+    loaded = mlflow.pyfunc.load_model(f"models:/{store.model_name}/{good}").unwrap_python_model()
+    features = [*loaded.prepared.features, "feature_that_is_not_served"]
+    broken = FlightDelayModel(loaded.booster, dataclasses.replace(loaded.prepared, features=features))
     with mlflow.start_run(run_name="broken-live"):
-        info = mlflow.pyfunc.log_model(name="model", python_model=wrapper, registered_model_name=store.model_name)
-    version = str(info.registered_model_version)
+        info = log_model(broken, pip_requirements=[])
+    version = str(mlflow.register_model(info.model_uri, store.model_name).version)
     client.set_registered_model_alias(store.model_name, CHAMPION, version)
     record.append(home, {"action": "promote", "champion": version, "previous_champion": good})
     return version

@@ -17,6 +17,7 @@ from openclaw_assets.features.store import FeastStore
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
+from openclaw_assets.models.training import DECISION_THRESHOLD
 
 TABLE = "flight_delay"
 EVERY_FLIGHT_SCORED = "every_flight_scored"
@@ -24,7 +25,9 @@ EVERY_FLIGHT_SCORED = "every_flight_scored"
 
 class BatchConfig(dg.Config):
     chunk_rows: int = Field(default=50_000, ge=100, description="Flights retrieved and scored per chunk.")
-    threshold: float = Field(default=0.5, gt=0, lt=1, description="Probability at which the decision is `delayed`.")
+    threshold: float = Field(
+        default=DECISION_THRESHOLD, gt=0, lt=1, description="Probability at which the decision is `delayed`."
+    )
 
 
 def scoring_rows(flights):
@@ -43,7 +46,7 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from openclaw_assets.features.repo import VIEWS, known_at_column
+    from openclaw_assets.features.repo import missing_views
     from openclaw_assets.kernel.atomic import atomic_path, sha256_file
     from openclaw_assets.models.training import FEATURES
 
@@ -68,10 +71,7 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
             joined = store.get_historical_features(entity_df=entities, features=service).to_df()
             joined = joined.set_index("flight_id").loc[entities["flight_id"]].reset_index()
             scored = model.predict(None, joined[FEATURES])
-            missing = np.full(len(joined), "", dtype=object)
-            for view in VIEWS:
-                absent = joined[known_at_column(view.name)].isna().to_numpy()
-                missing = np.where(absent, np.where(missing == "", view.name, missing + "," + view.name), missing)
+            missing = np.array([",".join(views) for views in missing_views(joined, len(joined))], dtype=object)
             probability = scored["probability"].to_numpy()
             out_of_range = scored["out_of_range"].to_numpy()
             chunk = pd.DataFrame(
@@ -124,7 +124,6 @@ def batch_predictions(
 
     from openclaw_assets.features.repo import FEATURE_SERVICE
     from openclaw_assets.kernel.outcomes import Outcome
-    from openclaw_assets.kernel.paths import warehouse_file
     from openclaw_assets.kernel.reporting import check_results, file_metadata, summarise
 
     champion = mlflow_store.version_for(CHAMPION)
@@ -139,12 +138,9 @@ def batch_predictions(
     service = store.get_feature_service(FEATURE_SERVICE)
     records, gates, metadata = [], {}, {}
     for partition in context.partition_keys:
-        source = warehouse_file(warehouse.root, "validated", "flights", partition)
-        if not source.exists():
-            raise dg.Failure(description=f"{source}: materialize validated_flights for {partition} first")
-        flights = pd.read_parquet(source)
+        flights = warehouse.read("validated", "flights", partition)
         rows = scoring_rows(flights)
-        target = warehouse_file(warehouse.root, "predictions", TABLE, partition)
+        target = warehouse.path("predictions", TABLE, partition)
         started = time.perf_counter()
         written, sha = score_month(
             store, service, model, rows, version, config.chunk_rows, config.threshold, target, mlflow_store.model_name

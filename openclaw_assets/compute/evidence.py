@@ -7,13 +7,10 @@ from typing import Any
 
 import dagster as dg
 
-EVALUATION_CHECKS = (
-    "quality_floor",
-    "no_regression_vs_champion",
-    "slice_floor",
-    "calibration",
-    "training_data_gates_passed",
-)
+from openclaw_assets.models import assets as model_assets
+
+EVALUATION_CHECKS = model_assets.EVALUATION_CHECKS
+"""The model gates, as ``models.assets`` declares them."""
 STAGING_CHECKS = ("latency_budget", "error_budget")
 
 

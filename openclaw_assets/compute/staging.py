@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
 
@@ -138,8 +139,7 @@ def staging_validation(
             "materialize model_evaluation first",
             allow_retries=False,
         )
-    holdout = str(candidate.tags.get("holdout_months", "")).split("..")
-    months = pd.period_range(holdout[0], holdout[-1], freq="M").strftime("%Y-%m").tolist() if holdout[0] else []
+    months = partition_months(candidate.tags["holdout_months"]) if candidate.tags.get("holdout_months") else []
     frames = [pd.read_parquet(warehouse_file(warehouse.root, "validated", "flights", m)) for m in months]
     flights = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not len(flights):

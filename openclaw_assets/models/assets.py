@@ -1,8 +1,11 @@
 """Model plane assets: train and register a challenger, evaluate it, gate it.
 
 MLflow's registry is the system of record: every version is tagged with its lineage (Dagster
-run, training-set hash and months, feature service, code version) and ``challenger`` points at
-the newest trained version. Promotion to ``champion`` belongs to the deployment step.
+run, training-set hash and months, feature service, code version, a digest of the training
+parameters) and ``challenger`` points at the newest trained version. Registration is
+idempotent: the same training set, code version and parameters find the version they already
+registered (after a crash, say) instead of registering another. Promotion to ``champion``
+belongs to the deployment step.
 """
 
 import json
@@ -13,6 +16,7 @@ from pydantic import Field
 
 from openclaw_assets import __version__
 from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
@@ -22,6 +26,11 @@ NO_REGRESSION = "no_regression_vs_champion"
 SLICE_FLOOR = "slice_floor"
 CALIBRATION = "calibration"
 TRAINING_DATA_GATES = "training_data_gates_passed"
+EVALUATION_CHECKS = (QUALITY_FLOOR, NO_REGRESSION, SLICE_FLOOR, CALIBRATION, TRAINING_DATA_GATES)
+"""The gates of ``model_evaluation``, in the order they are declared."""
+
+REGISTRATION_KEY = ("training_set_sha256", "code_version", "params_sha256")
+"""Version tags that identify a training: the same values mean the same model."""
 
 
 class TrainConfig(dg.Config):
@@ -48,6 +57,18 @@ class TrainConfig(dg.Config):
             "colsample_bytree": self.colsample_bytree,
         }
 
+    def digest(self, train_months: list[str], holdout_months: list[str]) -> str:
+        """SHA-256 of everything that decides the model besides the data and the code."""
+        import hashlib
+
+        fields = {
+            **self.params(),
+            "seed": self.seed,
+            "train_months": format_range(train_months),
+            "holdout_months": format_range(holdout_months),
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
 
 class GateConfig(dg.Config):
     """Thresholds of the model gates."""
@@ -61,6 +82,19 @@ class GateConfig(dg.Config):
 
 def _training_frame(warehouse: Warehouse):
     return warehouse.read("features", "training_set"), warehouse.path("features", "training_set")
+
+
+def registered_version(client, model_name: str, key: dict[str, str]):
+    """The first version registered with these ``REGISTRATION_KEY`` tags, or None."""
+    clauses = [f"name = '{model_name}'", *(f"tags.{name} = '{key[name]}'" for name in REGISTRATION_KEY)]
+    found = client.search_model_versions(" and ".join(clauses))
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
+    from openclaw_assets.kernel.reporting import table
+
+    return table([{"feature": name, "gain": float(gain)} for name, gain in list(importance.items())[:15]])
 
 
 @dg.asset(
@@ -77,11 +111,11 @@ def trained_model(
     from importlib.metadata import version
 
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.exceptions import MlflowException
 
     from openclaw_assets.kernel.atomic import sha256_file
     from openclaw_assets.models import training
-    from openclaw_assets.models.pyfunc import FlightDelayModel
+    from openclaw_assets.models.pyfunc import FlightDelayModel, log_model
 
     frame, path = _training_frame(warehouse)
     train_months, holdout_months = partition_months(config.train_months), partition_months(config.holdout_months)
@@ -93,79 +127,141 @@ def trained_model(
             f"({config.train_months} / {config.holdout_months})",
             allow_retries=False,
         )
-    prepared = training.prepare(train, training.FEATURES)
-    started = time.perf_counter()
-    model = training.fit(train, prepared, config.params(), config.seed)
-    fit_seconds = time.perf_counter() - started
-    found = training.metrics(holdout[training.LABEL], training.predict(model, prepared, holdout))
-    importance = dict(
-        sorted(
-            zip(training.FEATURES, model.booster_.feature_importance("gain").tolist(), strict=True),
-            key=lambda kv: -kv[1],
-        )
-    )
     lineage = {
         "dagster_run_id": context.run.run_id,
         "training_set_sha256": sha256_file(path),
-        "training_months": f"{train_months[0]}..{train_months[-1]}",
-        "holdout_months": f"{holdout_months[0]}..{holdout_months[-1]}",
+        "training_months": format_range(train_months),
+        "holdout_months": format_range(holdout_months),
         "feature_service": FEATURE_SERVICE,
         "feature_service_version": FEATURE_SERVICE.rsplit("_v", 1)[-1],
         "code_version": __version__,
+        "params_sha256": config.digest(train_months, holdout_months),
     }
     client = mlflow_store.client()
-    example = holdout[training.FEATURES].head(5)
-    wrapper = FlightDelayModel(model, prepared)
-    with mlflow.start_run(run_name=f"dagster-{context.run.run_id[:8]}", tags=lineage) as run:
-        mlflow.log_params({**config.params(), "seed": config.seed, "features": len(training.FEATURES)})
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in found.items()} | {"fit_seconds": fit_seconds})
-        mlflow.log_dict(importance, "feature_importance.json")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=wrapper,
-            signature=infer_signature(example, wrapper.predict(None, example)),
-            input_example=example,
-            pip_requirements=[f"{p}=={version(p)}" for p in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")],
-            registered_model_name=mlflow_store.model_name,
+    name = mlflow_store.model_name
+    existing = registered_version(client, name, lineage)
+    if existing is not None:
+        # trained and registered before (a rerun after a crash, say): the same model, not a new version
+        model_version = str(existing.version)
+        client.set_registered_model_alias(name, CHALLENGER, model_version)
+        run_id = existing.run_id
+        recorded = client.get_run(run_id).data.metrics
+        found = {k.removeprefix("holdout_"): v for k, v in recorded.items() if k.startswith("holdout_")}
+        fit_seconds = float(recorded.get("fit_seconds", float("nan")))
+        try:
+            importance = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importance.json")
+        except MlflowException:
+            importance = {}  # the run never got as far as logging it
+        lineage = {key: str(existing.tags.get(key, value)) for key, value in lineage.items()}
+        context.log.info(f"{name} v{model_version} was registered from the same data, code and parameters: reused")
+    else:
+        prepared = training.prepare(train, training.FEATURES)
+        started = time.perf_counter()
+        model = training.fit(train, prepared, config.params(), config.seed)
+        fit_seconds = time.perf_counter() - started
+        found = training.metrics(holdout[training.LABEL], training.predict(model, prepared, holdout))
+        gains = model.booster_.feature_importance("gain").tolist()
+        importance = dict(sorted(zip(training.FEATURES, gains, strict=True), key=lambda kv: -kv[1]))
+        wrapper = FlightDelayModel(model.booster_, prepared)
+        requirements = [f"{p}=={version(p)}" for p in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")]
+        with mlflow.start_run(run_name=f"dagster-{context.run.run_id[:8]}", tags=lineage) as run:
+            mlflow.log_params({**config.params(), "seed": config.seed, "features": len(training.FEATURES)})
+            mlflow.log_metrics({f"holdout_{k}": v for k, v in found.items()} | {"fit_seconds": fit_seconds})
+            mlflow.log_dict(importance, "feature_importance.json")
+            info = log_model(wrapper, requirements, input_example=holdout[training.FEATURES].head(5))
+        run_id = run.info.run_id
+        # the version and its lineage tags are created together: a version is never without them
+        model_version = str(mlflow.register_model(info.model_uri, name, tags=lineage).version)
+        client.set_registered_model_alias(name, CHALLENGER, model_version)
+        context.log.info(
+            f"registered {name} v{model_version} as {CHALLENGER}: "
+            f"holdout AUC {found['auc']:.4f}, fit {fit_seconds:.1f}s"
         )
-    model_version = str(info.registered_model_version)
-    for key, value in lineage.items():
-        client.set_model_version_tag(mlflow_store.model_name, model_version, key, value)
-    client.set_registered_model_alias(mlflow_store.model_name, CHALLENGER, model_version)
-    context.log.info(
-        f"registered {mlflow_store.model_name} v{model_version} as {CHALLENGER}: "
-        f"holdout AUC {found['auc']:.4f}, fit {fit_seconds:.1f}s"
-    )
-    top = "\n".join(f"| {name} | {gain:,.0f} |" for name, gain in list(importance.items())[:15])
     return dg.MaterializeResult(
         metadata={
-            "model_name": mlflow_store.model_name,
+            "model_name": name,
             "model_version": model_version,
-            "mlflow_run_id": run.info.run_id,
-            "holdout_auc": found["auc"],
+            "reused_version": existing is not None,
+            "mlflow_run_id": run_id,
+            "holdout_auc": float(found["auc"]),
+            "holdout_log_loss": float(found["log_loss"]),
+            "holdout_calibration_error": float(found["calibration_error"]),
             "fit_seconds": fit_seconds,
             "training_rows": len(train),
             "seed": config.seed,
-            "feature_importance": dg.MetadataValue.md("| feature | gain |\n|---|---|\n" + top),
+            "feature_importance": _importance_table(importance),
             **lineage,
         }
     )
 
 
-def _training_gates_passed(instance) -> tuple[bool, str]:
-    """Whether the training set's own checks passed at their latest execution."""
-    from dagster import AssetCheckKey, AssetKey
+def _run_and_parents(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """This run's id, then those of the runs it re-executes (a retry of evaluation alone)."""
+    ids = [run.run_id]
+    while run.parent_run_id:
+        parent = instance.get_run_by_id(run.parent_run_id)
+        if parent is None:
+            break
+        ids.append(parent.run_id)
+        run = parent
+    return ids
 
+
+def trained_in_this_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, Any] | None:
+    """The metadata of ``trained_model``'s materialization in this run (or the run it re-executes)."""
+    runs = _run_and_parents(instance, run)
+    oldest = instance.get_run_record_by_id(runs[-1])
+    since = oldest.create_timestamp.timestamp() if oldest is not None else None
+    records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey("trained_model"), after_timestamp=since)
+    cursor = None
+    while True:
+        found = instance.fetch_materializations(records_filter, limit=100, cursor=cursor)
+        for record in found.records:
+            if record.run_id in runs and record.asset_materialization is not None:
+                return {key: value.value for key, value in record.asset_materialization.metadata.items()}
+        if not found.has_more:
+            return None
+        cursor = found.cursor
+
+
+def _check_state_in_run(instance: dg.DagsterInstance, key: dg.AssetCheckKey, run_id: str) -> str:
+    cursor = None
+    while True:
+        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=100, cursor=cursor)
+        for record in records:
+            if record.run_id == run_id:
+                return record.status.value
+        if len(records) < 100:
+            return "NOT_IN_THAT_RUN"
+        cursor = records[-1].id
+
+
+def training_set_gates(instance: dg.DagsterInstance, sha256: str) -> tuple[bool, str]:
+    """Whether the training set's own checks passed in the run that wrote these bytes (by content hash)."""
     from openclaw_assets.features import checks as feature_checks
 
+    producer, cursor = None, None
+    while producer is None:
+        found = instance.fetch_materializations(dg.AssetKey("training_set"), limit=100, cursor=cursor)
+        for record in found.records:
+            written = (
+                record.asset_materialization.metadata.get("content_sha256") if record.asset_materialization else None
+            )
+            if written is not None and written.value == sha256:
+                producer = record.run_id
+                break
+        if not found.has_more:
+            break
+        cursor = found.cursor
+    if producer is None:
+        return False, f"no training_set materialization wrote the bytes this model was trained on ({sha256[:12]})"
     names = [feature_checks.POINT_IN_TIME, feature_checks.TRAINING_ROWS]
-    states = {}
-    for name in names:
-        records = instance.event_log_storage.get_asset_check_execution_history(
-            AssetCheckKey(AssetKey("training_set"), name), limit=1
-        )
-        states[name] = records[0].status.value if records else "NEVER_RAN"
-    return all(state == "SUCCEEDED" for state in states.values()), ", ".join(f"{k}: {v}" for k, v in states.items())
+    states = {
+        name: _check_state_in_run(instance, dg.AssetCheckKey(dg.AssetKey("training_set"), name), producer)
+        for name in names
+    }
+    summary = ", ".join(f"{k}: {v}" for k, v in states.items()) + f" (run {producer[:8]})"
+    return all(state == "SUCCEEDED" for state in states.values()), summary
 
 
 def _plot_calibration(labels, scores, path) -> None:
@@ -173,21 +269,54 @@ def _plot_calibration(labels, scores, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
+    from sklearn.calibration import calibration_curve
 
-    edges = np.linspace(0, 1, 11)
-    index = np.clip(np.digitize(scores, edges[1:-1]), 0, 9)
-    mean_score = [scores[index == b].mean() for b in range(10) if (index == b).any()]
-    mean_label = [labels[index == b].mean() for b in range(10) if (index == b).any()]
+    from openclaw_assets.models.training import CALIBRATION_BINS
+
+    observed, predicted = calibration_curve(labels, scores, n_bins=CALIBRATION_BINS, strategy="uniform", pos_label=1)
     figure, axis = plt.subplots(figsize=(4, 4))
     axis.plot([0, 1], [0, 1], linestyle="--", color="grey")
-    axis.plot(mean_score, mean_label, marker="o")
+    axis.plot(predicted, observed, marker="o")
     axis.set_xlabel("predicted delay probability")
     axis.set_ylabel("observed delay rate")
     axis.set_title("holdout calibration")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _judge(config: GateConfig, found, baseline, champion, champion_version, slices, gates) -> dict:
+    """The gates' outcomes from the figures (a pure function of them)."""
+    from openclaw_assets.kernel.outcomes import Outcome
+
+    worst = slices.sort_values("auc").head(1)
+    return {
+        QUALITY_FLOOR: Outcome(
+            found["auc"] >= config.min_auc and found["auc"] > baseline["auc"],
+            f"AUC {found['auc']:.4f} (floor {config.min_auc}, raw baseline {baseline['auc']:.4f})",
+            {"auc": found["auc"], "baseline_auc": baseline["auc"], "min_auc": config.min_auc},
+        ),
+        NO_REGRESSION: Outcome(
+            champion is None or found["auc"] >= champion["auc"] - config.regression_tolerance,
+            "no champion yet"
+            if champion is None
+            else f"AUC {found['auc']:.4f} vs champion v{champion_version} {champion['auc']:.4f}",
+            {"champion_auc": champion["auc"] if champion else float("nan"), "tolerance": config.regression_tolerance},
+        ),
+        SLICE_FLOOR: Outcome(
+            bool(len(slices)) and float(slices["auc"].min()) >= config.min_slice_auc,
+            f"worst slice {worst.iloc[0]['slice']} AUC {worst.iloc[0]['auc']:.4f} (floor {config.min_slice_auc})"
+            if len(slices)
+            else "no slice has enough rows",
+            {"slices": len(slices), "min_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan")},
+        ),
+        CALIBRATION: Outcome(
+            found["calibration_error"] <= config.max_calibration_error,
+            f"expected calibration error {found['calibration_error']:.4f} (ceiling {config.max_calibration_error})",
+            {"calibration_error": found["calibration_error"]},
+        ),
+        TRAINING_DATA_GATES: Outcome(gates[0], gates[1], {}),
+    }
 
 
 @dg.asset(
@@ -224,10 +353,11 @@ def _plot_calibration(labels, scores, path) -> None:
             TRAINING_DATA_GATES,
             asset="model_evaluation",
             blocking=True,
-            description="The training set's own gates passed.",
+            description="The training set's own gates passed, in the run that wrote the rows the model saw.",
         ),
     ],
-    description="The challenger on the held-out months against a raw-columns baseline and the champion.",
+    description="The challenger trained in this run on the held-out months, against a raw-columns baseline "
+    "and the champion.",
 )
 def model_evaluation(
     context: dg.AssetExecutionContext,
@@ -238,23 +368,26 @@ def model_evaluation(
     import mlflow
     import numpy as np
 
-    from openclaw_assets.kernel.outcomes import Outcome
-    from openclaw_assets.kernel.reporting import check_results
+    from openclaw_assets.kernel.reporting import check_results, table
     from openclaw_assets.models import training
 
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("trained_model"))
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(description="trained_model has not been materialized", allow_retries=False)
-    trained = {key: value.value for key, value in event.asset_materialization.metadata.items()}
+    trained = trained_in_this_run(context.instance, context.run)
+    if trained is None:
+        raise dg.Failure(
+            description="model_evaluation judges the version trained_model registered in the same run, and this run "
+            f"({context.run.run_id[:8]}) has none: materialize trained_model and model_evaluation together",
+            allow_retries=False,
+        )
     version = str(trained["model_version"])
     name = mlflow_store.model_name
-    mlflow_store.client()
+    client = mlflow_store.client()
+    tags = client.get_model_version(name, version).tags
     challenger = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
 
     frame, _ = _training_frame(warehouse)
     # the same split and seed the challenger was trained with, from its own record
-    train = training.split(frame, partition_months(str(trained["training_months"]).replace("..", ":")))
-    holdout = training.split(frame, partition_months(str(trained["holdout_months"]).replace("..", ":")))
+    train = training.split(frame, partition_months(tags["training_months"]))
+    holdout = training.split(frame, partition_months(tags["holdout_months"]))
     labels = holdout[training.LABEL].to_numpy()
     scored = challenger.predict(holdout[training.FEATURES])
     scores = scored["probability"].to_numpy()
@@ -271,67 +404,33 @@ def model_evaluation(
         champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
         champion = training.metrics(labels, champion_model.predict(holdout[training.FEATURES])["probability"])
     slices = training.slice_metrics(holdout, scores, config.min_slice_rows)
-    worst = slices.sort_values("auc").head(5)
-
-    gates_ok, gates_state = _training_gates_passed(context.instance)
-    outcomes = {
-        QUALITY_FLOOR: Outcome(
-            found["auc"] >= config.min_auc and found["auc"] > baseline["auc"],
-            f"AUC {found['auc']:.4f} (floor {config.min_auc}, raw baseline {baseline['auc']:.4f})",
-            {"auc": found["auc"], "baseline_auc": baseline["auc"], "min_auc": config.min_auc},
-        ),
-        NO_REGRESSION: Outcome(
-            champion is None or found["auc"] >= champion["auc"] - config.regression_tolerance,
-            "no champion yet"
-            if champion is None
-            else f"AUC {found['auc']:.4f} vs champion v{champion_version.version} {champion['auc']:.4f}",
-            {"champion_auc": champion["auc"] if champion else float("nan"), "tolerance": config.regression_tolerance},
-        ),
-        SLICE_FLOOR: Outcome(
-            bool(len(slices)) and float(slices["auc"].min()) >= config.min_slice_auc,
-            f"worst slice {worst.iloc[0]['slice']} AUC {worst.iloc[0]['auc']:.4f} (floor {config.min_slice_auc})"
-            if len(slices)
-            else "no slice has enough rows",
-            {"slices": len(slices), "min_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan")},
-        ),
-        CALIBRATION: Outcome(
-            found["calibration_error"] <= config.max_calibration_error,
-            f"expected calibration error {found['calibration_error']:.4f} (ceiling {config.max_calibration_error})",
-            {"calibration_error": found["calibration_error"]},
-        ),
-        TRAINING_DATA_GATES: Outcome(gates_ok, gates_state, {}),
-    }
+    gates = training_set_gates(context.instance, tags["training_set_sha256"])
+    outcomes = _judge(config, found, baseline, champion, champion_version.version if champion else None, slices, gates)
 
     plot = warehouse.root / "mlflow" / "evaluations" / f"v{version}-calibration.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     _plot_calibration(labels, scores, plot)
-    run_id = challenger.metadata.run_id
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=challenger.metadata.run_id):
         mlflow.log_metrics({f"eval_{k}": v for k, v in found.items() if not np.isnan(v)})
         mlflow.log_metrics({"eval_baseline_auc": baseline["auc"], "eval_out_of_range_share": out_of_range})
         mlflow.log_artifact(str(plot), "evaluation")
         mlflow.log_dict(json.loads(slices.to_json(orient="records")), "evaluation/slices.json")
 
-    table = "| model | AUC | log loss | Brier | calibration error |\n|---|---|---|---|---|\n"
-    for label, m in (
-        ("challenger v" + version, found),
-        ("raw-columns baseline", baseline),
-        (f"champion v{champion_version.version}" if champion else "champion (none)", champion),
-    ):
-        if m:
-            figures = " | ".join(f"{m[key]:.4f}" for key in ("auc", "log_loss", "brier", "calibration_error"))
-            table += f"| {label} | {figures} |\n"
-    slice_table = "| slice | rows | AUC | calibration error |\n|---|---|---|---|\n" + "\n".join(
-        f"| {r.slice} | {r.rows} | {r.auc:.4f} | {r.calibration_error:.4f} |" for r in slices.itertuples()
-    )
+    figures = ("auc", "log_loss", "brier", "calibration_error")
+    compared = [("challenger v" + version, found), ("raw-columns baseline", baseline)]
+    if champion is not None:
+        compared.append((f"champion v{champion_version.version}", champion))
     yield dg.MaterializeResult(
         metadata={
             "model_version": version,
-            "holdout_auc": found["auc"],
-            "baseline_auc": baseline["auc"],
+            "holdout_auc": float(found["auc"]),
+            "baseline_auc": float(baseline["auc"]),
+            "champion_auc": float(champion["auc"]) if champion else float("nan"),
+            "calibration_error": float(found["calibration_error"]),
+            "worst_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan"),
             "out_of_range_share": out_of_range,
-            "comparison": dg.MetadataValue.md(table),
-            "slices": dg.MetadataValue.md(slice_table),
+            "comparison": table([{"model": label, **{k: float(m[k]) for k in figures}} for label, m in compared]),
+            "slices": table(slices.to_dict("records"), ["slice", "rows", "auc", "calibration_error"]),
             "calibration_plot": dg.MetadataValue.path(str(plot)),
         }
     )

@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.features.repo import VIEWS
+from openclaw_assets.kernel.months import LOCAL_TZ
 
 if TYPE_CHECKING:
     import pandas as pd
 
 LABEL = "delayed"
+DECISION_THRESHOLD = 0.5
+"""The probability at which a flight's decision is ``delayed``: the gateway's and batch scoring's default."""
 REQUEST_FIELDS = ["day_of_week", "hour", "minute", "distance"]
 CATEGORICAL = ["carrier", "origin", "route", "plane_engine_type"]
 FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route", *[name for view in VIEWS for name in view.features]]
 BASELINE_FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route"]
 """Raw columns only: what a flight's schedule says, no joined features."""
 SLICES = ["carrier", "origin", "month"]
+"""Slices the evaluation gates; ``month`` is the flight's local month key (``month_keys``)."""
 
 
 @dataclass
@@ -35,6 +39,11 @@ class Prepared:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def frame(self, data: pd.DataFrame) -> pd.DataFrame:
+        """The frame LightGBM fits on: categories as pandas categoricals, numbers as floats.
+
+        Scoring does not go through here but through ``pyfunc.FlightDelayModel``, which maps
+        categories to the same codes (their position in ``categories``).
+        """
         import pandas as pd
 
         out = data[self.features].copy()
@@ -45,18 +54,20 @@ class Prepared:
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
         return out
 
-    def out_of_range(self, data: pd.DataFrame) -> pd.Series:
-        """Per row, the numeric features outside the training range (empty string if none)."""
-        import numpy as np
-        import pandas as pd
+    def to_json(self) -> str:
+        """The prepared inputs as JSON, saved beside the booster when the model is logged."""
+        import json
 
-        flags = pd.Series("", index=data.index, dtype=object)
-        for column, (low, high) in self.ranges.items():
-            values = pd.to_numeric(data[column], errors="coerce")
-            outside = ((values < low) | (values > high)).to_numpy()
-            if outside.any():
-                flags[outside] = np.where(flags[outside] == "", column, flags[outside] + "," + column)
-        return flags
+        ranges = {column: list(bounds) for column, bounds in self.ranges.items()}
+        return json.dumps({"features": self.features, "categories": self.categories, "ranges": ranges}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Prepared:
+        import json
+
+        data = json.loads(text)
+        ranges = {column: (float(low), float(high)) for column, (low, high) in data["ranges"].items()}
+        return cls(features=list(data["features"]), categories=dict(data["categories"]), ranges=ranges)
 
 
 def prepare(train: pd.DataFrame, features: list[str]) -> Prepared:
@@ -106,16 +117,27 @@ def fit(train: pd.DataFrame, prepared: Prepared, params: dict[str, Any], seed: i
 
 
 def predict(model, prepared: Prepared, data: pd.DataFrame):
-    return model.predict_proba(prepared.frame(data))[:, 1]
+    """Probabilities from a fitted model through the registered model's own scoring code."""
+    from openclaw_assets.models.pyfunc import FlightDelayModel
+
+    return FlightDelayModel(model.booster_, prepared).predict(None, data)["probability"].to_numpy()
 
 
-def expected_calibration_error(labels, scores, bins: int = 10) -> float:
+CALIBRATION_BINS = 10
+
+
+def expected_calibration_error(labels, scores, bins: int = CALIBRATION_BINS) -> float:
+    """The row-weighted gap between predicted and observed rates over equal-width bins.
+
+    The bins are those of ``sklearn.calibration.calibration_curve(strategy="uniform")``, whose
+    points the calibration plot shows, so the figure and the plot describe the same bins.
+    """
     import numpy as np
 
     labels = np.asarray(labels, dtype="float64")
     scores = np.asarray(scores, dtype="float64")
     edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    index = np.searchsorted(edges[1:-1], scores)
     error = 0.0
     for b in range(bins):
         mask = index == b
@@ -145,7 +167,7 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
     """AUC and calibration per carrier, origin and month, for slices with enough rows."""
     import pandas as pd
 
-    frame = data[[*SLICES, LABEL]].assign(score=scores)
+    frame = data[["carrier", "origin", LABEL]].assign(month=month_keys(data).to_numpy(), score=scores)
     rows = []
     for column in SLICES:
         for value, group in frame.groupby(column, sort=True):
@@ -163,6 +185,18 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["slice", "rows", "auc", "calibration_error"])
 
 
+def month_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each flight's month (``YYYY-MM``), from its event time in New York: years never mix."""
+    import pandas as pd
+
+    times = pd.to_datetime(frame["event_timestamp"])
+    if times.dt.tz is None:
+        times = times.dt.tz_localize("UTC")
+    local = times.dt.tz_convert(LOCAL_TZ)
+    number = local.dt.year * 100 + local.dt.month
+    return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})
+
+
 def split(frame: pd.DataFrame, months: list[str]) -> pd.DataFrame:
-    wanted = {int(m.split("-")[1]) for m in months}
-    return frame[frame["month"].isin(wanted)].reset_index(drop=True)
+    """The rows whose local month is one of ``months`` (``YYYY-MM`` keys)."""
+    return frame[month_keys(frame).isin(set(months)).to_numpy()].reset_index(drop=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from openclaw_assets.compute import record
-from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
+from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.kernel.months import LOCAL_TZ
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION
 
@@ -28,59 +28,12 @@ log = logging.getLogger("openclaw.gateway")
 CACHED_VERSIONS = 4
 
 
-class Compiled:
-    """The model's own preprocessing, compiled to plain arrays for the request path.
-
-    Same inputs and outputs as ``FlightDelayModel.predict`` (categories mapped to the codes
-    LightGBM saw in training, unknown ones to missing; the same training ranges), without
-    building a pandas frame per request: a single row scores in well under a millisecond.
-    """
-
-    def __init__(self, python_model: Any) -> None:
-        import numpy as np
-
-        prepared = python_model.prepared
-        self.booster = python_model.model.booster_
-        self.features = list(prepared.features)
-        self.codes = {c: {v: float(i) for i, v in enumerate(cats)} for c, cats in prepared.categories.items()}
-        ranged = [c for c in self.features if c in prepared.ranges]
-        self.ranged = ranged
-        self.ranged_index = np.array([self.features.index(c) for c in ranged], dtype=np.int64)
-        self.low = np.array([prepared.ranges[c][0] for c in ranged])
-        self.high = np.array([prepared.ranges[c][1] for c in ranged])
-
-    def matrix(self, columns: dict[str, list]) -> Any:
-        import numpy as np
-
-        rows = len(next(iter(columns.values())))
-        out = np.empty((rows, len(self.features)), dtype=np.float64)
-        nan = float("nan")
-        for j, name in enumerate(self.features):
-            values = columns[name]
-            codes = self.codes.get(name)
-            if codes is not None:
-                out[:, j] = [codes.get(v, nan) if v is not None else nan for v in values]
-            else:
-                out[:, j] = [nan if v is None else v for v in values]
-        return out
-
-    def predict(self, columns: dict[str, list]) -> tuple[Any, list[str]]:
-        import numpy as np
-
-        x = self.matrix(columns)
-        probability = self.booster.predict(x, num_threads=1)
-        values = x[:, self.ranged_index]
-        with np.errstate(invalid="ignore"):
-            outside = (values < self.low) | (values > self.high)
-        flags = [",".join(self.ranged[k] for k in np.flatnonzero(row)) for row in outside]
-        return probability, flags
-
-
 @dataclass(frozen=True)
 class Served:
+    """A registered version and its model: ``models.pyfunc.FlightDelayModel``, loaded from the registry."""
+
     version: str
-    python_model: Any  # FlightDelayModel: .model (LightGBM) and .prepared
-    compiled: Compiled
+    model: Any
 
 
 @dataclass(frozen=True)
@@ -251,8 +204,7 @@ class Runtime:
 
             started = time.perf_counter()
             pyfunc = mlflow.pyfunc.load_model(f"models:/{self.model_name}/{version}")
-            python_model = pyfunc.unwrap_python_model()
-            self._cache[version] = Served(version, python_model, Compiled(python_model))
+            self._cache[version] = Served(version, pyfunc.unwrap_python_model())
             log.info("loaded %s v%s in %.2fs", self.model_name, version, time.perf_counter() - started)
             while len(self._cache) > CACHED_VERSIONS:
                 self._cache.pop(next(iter(self._cache)))
@@ -353,12 +305,7 @@ def request_fields(flights: list[Any]) -> dict[str, list]:
     }
 
 
-def missing_views_by_row(features: dict[str, list], rows: int) -> list[list[str]]:
-    """Per row, the views with no online value (their known-at column is null), reading each column once."""
-    known = [(view.name, features.get(known_at_column(view.name))) for view in VIEWS]
-    return [[name for name, column in known if column is None or column[row] is None] for row in range(rows)]
-
-
 def score(served: Served, columns: dict[str, list]) -> tuple[Any, list[str]]:
-    """Probabilities and out-of-range flags (comma-separated feature names) for columns of inputs."""
-    return served.compiled.predict(columns)
+    """Probabilities and out-of-range flags (comma-separated feature names) for columns of inputs,
+    by the registered model's own code (``FlightDelayModel.score``): no second copy of its preprocessing."""
+    return served.model.score(columns)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from openclaw_assets.compute.gateway.auth import TokenError, Tokens
 from openclaw_assets.kernel.settings import SettingError
+from openclaw_assets.models.training import DECISION_THRESHOLD
 
 POLL_SECONDS = "OPENCLAW_GATEWAY_POLL_SECONDS"
 THRESHOLD = "OPENCLAW_DECISION_THRESHOLD"
@@ -59,7 +60,7 @@ class GatewaySettings:
 
     tokens: Tokens
     poll_seconds: float = 2.0
-    threshold: float = 0.5
+    threshold: float = DECISION_THRESHOLD
     window_seconds: float = 60.0
     log_fsync: bool = False
     log_dir: Path | None = None
@@ -81,7 +82,7 @@ class GatewaySettings:
         return cls(
             tokens=tokens,
             poll_seconds=_number(environ, POLL_SECONDS, 2.0, 0.05, 86_400, "a number of seconds from 0.05 to 86400"),
-            threshold=_number(environ, THRESHOLD, 0.5, 0.0, 1.0, "a probability from 0 to 1"),
+            threshold=_number(environ, THRESHOLD, DECISION_THRESHOLD, 0.0, 1.0, "a probability from 0 to 1"),
             window_seconds=_number(environ, WINDOW_SECONDS, 60.0, 1.0, 86_400, "a number of seconds from 1 to 86400"),
             log_fsync=_flag(environ, LOG_FSYNC),
             log_dir=Path(log_dir).expanduser() if log_dir else None,

@@ -158,13 +158,13 @@ def answers(
     request_id: str,
 ) -> tuple[list[dict], list[dict], Tally]:
     """Each flight's prediction, its prediction-log line, and the request's tally."""
-    from openclaw_assets.compute.gateway.runtime import missing_views_by_row
+    from openclaw_assets.features.repo import missing_views
     from openclaw_assets.models.training import FEATURES
 
     threshold = state.settings.threshold
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     out, records, tally = [], [], Tally()
-    missing_by_row = missing_views_by_row(features, len(flights))
+    missing_by_row = missing_views(features, len(flights))
     inputs_by_row = zip(*(columns[name] for name in FEATURES), strict=True)
     for i, (flight, values) in enumerate(zip(flights, inputs_by_row, strict=True)):
         variant, served = routes[i]
