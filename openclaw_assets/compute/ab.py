@@ -91,9 +91,6 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
     import pandas as pd
 
     from openclaw_assets.compute.gateway.predlog import read_log
-    from openclaw_assets.kernel.atomic import write_parquet_atomic
-    from openclaw_assets.kernel.paths import warehouse_file
-    from openclaw_assets.kernel.reporting import file_metadata
     from openclaw_assets.kernel.reporting import table as typed_table
 
     lines, skipped = read_log(warehouse.root)
@@ -102,8 +99,7 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
     table = summarise_variants(log, outcomes_frame(warehouse.root), config.min_labelled)
     if table.empty:
         table = pd.DataFrame(columns=["variant", "model_version", "predictions", "labelled", "auc", "brier"])
-    target = warehouse_file(warehouse.root, "predictions", TABLE, None)
-    rows, sha = write_parquet_atomic(table, target)
+    written = warehouse.write(table, "predictions", TABLE)
     per_version = {
         f"v{r.model_version}_{metric}": float(getattr(r, metric))
         for r in table.itertuples()
@@ -112,7 +108,7 @@ def ab_results(context: dg.AssetExecutionContext, config: AbConfig, warehouse: W
     }
     context.log.info(f"{len(lines)} logged predictions ({skipped} torn lines skipped), {len(table)} variant rows")
     return dg.MaterializeResult(
-        metadata=file_metadata(target, rows, sha)
+        metadata=written.metadata()
         | {
             "logged_predictions": len(lines),
             "torn_lines_skipped": skipped,

@@ -125,7 +125,6 @@ def staging_validation(
 
     from openclaw_assets.compute.gateway import server
     from openclaw_assets.kernel.outcomes import Outcome
-    from openclaw_assets.kernel.paths import warehouse_file
     from openclaw_assets.kernel.reporting import check_results
 
     evaluation = verdict(context.instance, "model_evaluation", EVALUATION_CHECKS)
@@ -140,8 +139,8 @@ def staging_validation(
             allow_retries=False,
         )
     months = partition_months(candidate.tags["holdout_months"]) if candidate.tags.get("holdout_months") else []
-    frames = [pd.read_parquet(warehouse_file(warehouse.root, "validated", "flights", m)) for m in months]
-    flights = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    why = f"v{version}'s held-out flights"
+    flights = warehouse.read_many("validated", "flights", months, why=why) if months else pd.DataFrame()
     if not len(flights):
         raise dg.Failure(description=f"no held-out flights to replay for v{version}", allow_retries=False)
     flights = flights.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
