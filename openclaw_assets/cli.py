@@ -195,10 +195,11 @@ def _report(result, home: Path, log_path: Path | None) -> int:
     print(f"run {result.run_id} failed:", file=sys.stderr)
     for event in failures:
         error = event.event_specific_data.error
-        message = error.message.strip() if error else event.message
-        print(f"  {event.step_key}: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+        message = (error.message.strip() if error else event.message) or "failed"
+        print(f"  {event.step_key}: " + message.replace("\n", "\n    "), file=sys.stderr)
         if error and error.cause and "Failure" not in error.cls_name:
-            print(f"    caused by: {error.cause.message.strip().splitlines()[0]}", file=sys.stderr)
+            # an unexpected error: its cause with the stack, as Python would print it
+            print("    caused by: " + error.cause.to_string().strip().replace("\n", "\n    "), file=sys.stderr)
     for evaluation in checks_failed:
         summary = evaluation.metadata.get("summary")
         text = str(getattr(summary, "value", "") or "").replace("\n\n", "; ")

@@ -80,7 +80,7 @@ class QuietRun:
         self.instance, self.run_id, self.interval = instance, run_id, interval
         self.stages = StageLines()
         self._stop = threading.Event()
-        self._seen = 0
+        self._cursor: str | None = None
         self._thread: threading.Thread | None = None
         self._saved: tuple[int, int] | None = None
         self.terminal: IO[str] = sys.stdout
@@ -114,15 +114,19 @@ class QuietRun:
         self.terminal.close()
 
     def _drain(self) -> None:
-        try:
-            records = self.instance.all_logs(self.run_id)
-        except Exception:  # the run's storage may not exist yet; the next poll sees it
-            return
-        for event in records[self._seen :]:
-            line = self.stages.line(event)
-            if line:
-                print(line, file=self.terminal, flush=True)
-        self._seen = len(records)
+        """Print the lines of the events recorded since the last call (a cursor, not a re-read)."""
+        while True:
+            try:
+                found = self.instance.get_records_for_run(self.run_id, cursor=self._cursor)
+            except Exception:  # the run's storage may not exist yet; the next poll sees it
+                return
+            for record in found.records:
+                line = self.stages.line(record.event_log_entry)
+                if line:
+                    print(line, file=self.terminal, flush=True)
+            self._cursor = found.cursor
+            if not found.has_more:
+                return
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):

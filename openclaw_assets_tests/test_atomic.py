@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -38,8 +37,12 @@ def test_a_killed_writer_leaves_the_old_file_and_no_partial_table(tmp_path: Path
         return list(target.parent.glob(f"{TMP_PREFIX}*"))
 
     try:
-        wait_until(writing, 60, 0.01, "the writer's temporary file")
-        time.sleep(0.05)  # let the write get under way before the kill
+        started = wait_until(writing, 60, 0.01, "the writer's temporary file")
+
+        def under_way() -> bool:  # bytes in the temporary file: the write is in progress
+            return any(p.exists() and p.stat().st_size > 0 for p in started) or target.read_bytes() != before
+
+        wait_until(under_way, 60, 0.005, "bytes in the writer's temporary file")
         if target.read_bytes() != before:  # the writer finished one round; stop it mid-way through the next
             wait_until(writing, 60, 0.005, "the writer's next temporary file")
     finally:

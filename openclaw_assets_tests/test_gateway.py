@@ -17,8 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models.registry import CHAMPION, MODEL_NAME, MlflowStore
 from openclaw_assets.models.training import FEATURES
 from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, run_job
+from openclaw_assets_tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
 
@@ -722,17 +722,6 @@ def test_every_acknowledged_prediction_survives_a_kill(gateways: dict[str, Any],
 # --- one gateway per endpoint file; children that die with their parent --------------------------
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(every)
-    pytest.fail(f"{what}: not after {timeout:.0f}s")
-
-
 def _gone(pid: int) -> bool:
     """No such process, or only its zombie (nothing here may reap a reparented grandchild)."""
     try:
@@ -784,7 +773,7 @@ def test_a_foreground_gateway_removes_its_endpoint_file_when_it_stops(model_home
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     try:
-        found = wait_until(lambda: server.read_endpoint(endpoint_file), READY_SECONDS, "the endpoint file")
+        found = wait_until(lambda: server.read_endpoint(endpoint_file), READY_SECONDS, 0.1, "the endpoint file")
         assert found["pid"] == process.pid
     finally:
         server.stop(process.pid)
@@ -818,7 +807,7 @@ def test_a_child_gateway_dies_with_the_process_that_started_it(model_home: Path,
         assert found["pid"] == child_pid
         os.kill(parent.pid, signal.SIGKILL)
         assert parent.wait(timeout=30) == -signal.SIGKILL
-        wait_until(lambda: _gone(child_pid), 60, f"the child gateway {child_pid} outlived its parent")
+        wait_until(lambda: _gone(child_pid), 60, 0.1, f"the child gateway {child_pid} outlived its parent")
         assert not endpoint_file.exists()  # it shut down cleanly: SIGTERM, not a kill
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -836,14 +825,16 @@ def _readyz_reason(home: Path, env: dict[str, str], tmp_path: Path, name: str) -
                        OPENCLAW_GATEWAY_ADMIN_TOKEN=TOKENS["env_admin"], **env)  # fmt: skip
     process = server.start_child(home, port=0, endpoint_file=endpoint_file, env=env, log_file=tmp_path / f"{name}.log")
     try:
-        found = wait_until(lambda: server.read_endpoint(endpoint_file), READY_SECONDS, f"{name}: the endpoint file")
+        found = wait_until(
+            lambda: server.read_endpoint(endpoint_file), READY_SECONDS, 0.1, f"{name}: the endpoint file"
+        )
 
         def answered() -> httpx.Response | None:
             with contextlib.suppress(httpx.HTTPError):
                 return httpx.get(found["url"] + "/readyz", timeout=5)
             return None
 
-        answer = wait_until(answered, READY_SECONDS, f"{name}: /readyz")
+        answer = wait_until(answered, READY_SECONDS, 0.1, f"{name}: /readyz")
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"] == "not_ready"
         return answer.json()["detail"]

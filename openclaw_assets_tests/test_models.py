@@ -370,3 +370,19 @@ def test_a_run_killed_right_after_registering_is_rerun_without_a_second_version(
     assert metadata["reused_version"].value is True and metadata["model_version"].value == registered
     assert {str(v.version) for v in client.search_model_versions(f"name = '{store.model_name}'")} == after_crash
     assert str(store.version_for(CHALLENGER).version) == registered
+
+
+def test_a_registry_outage_is_not_no_champion(trained_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """A missing alias is None; a registry that cannot be reached raises, so nobody reads it as "no champion"."""
+    from mlflow.tracking import MlflowClient
+
+    from openclaw_assets.models.registry import alias_version
+
+    store = MlflowStore.at(trained_home, "embedded")
+    assert alias_version(store.client(), store.model_name, "no-such-alias") is None
+    assert alias_version(store.client(), "no_such_model", CHAMPION) is None
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    unreachable = MlflowClient(tracking_uri="http://127.0.0.1:9", registry_uri="http://127.0.0.1:9")
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        alias_version(unreachable, store.model_name, CHAMPION)

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
 from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, in_ci, run_job
+from openclaw_assets_tests.waiting import wait_until
 
 pytestmark = pytest.mark.scaleout
 BIN = Path(sys.executable).parent
@@ -43,14 +43,15 @@ def s3_server():
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(url, timeout=1)
-                break
             except OSError:
-                assert time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.2)
+                return False
+            return True
+
+        wait_until(answers, 30, 0.2, "moto_server answering")
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -13,7 +13,8 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.compute.evidence import EVALUATION_CHECKS, STAGING_CHECKS, verdict
+from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.compute.staging import STAGING_CHECKS
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 

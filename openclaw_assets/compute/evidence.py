@@ -11,7 +11,6 @@ from openclaw_assets.models import assets as model_assets
 
 EVALUATION_CHECKS = model_assets.EVALUATION_CHECKS
 """The model gates, as ``models.assets`` declares them."""
-STAGING_CHECKS = ("latency_budget", "error_budget")
 
 
 @dataclass(frozen=True)

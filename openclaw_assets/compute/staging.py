@@ -19,6 +19,8 @@ from openclaw_assets.models.registry import CHALLENGER, MlflowStore
 
 LATENCY_BUDGET = "latency_budget"
 ERROR_BUDGET = "error_budget"
+STAGING_CHECKS = (LATENCY_BUDGET, ERROR_BUDGET)
+"""The staging gates, in the order the deployment step reports them."""
 
 
 class StagingConfig(dg.Config):
@@ -154,6 +156,8 @@ def staging_validation(
         "OPENCLAW_GATEWAY_PREDICT_TOKEN": token,
         "OPENCLAW_GATEWAY_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "OPENCLAW_PREDICTION_LOG_DIR": str(scratch / "predictions"),
+        # the child serves from the stores of this run's profile, whatever its environment says
+        "OPENCLAW_PROFILE": warehouse.storage_profile().value,
     }
     started = time.perf_counter()
     process = server.start_child(  # dies with this run, however the run ends

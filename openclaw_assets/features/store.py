@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.features.repo import PROJECT
 from openclaw_assets.kernel.settings import Profile
 from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
@@ -30,7 +31,7 @@ def feature_store_config(
     """The content of ``feature_store.yaml`` for a profile."""
     feast_dir = home / "feast"
     config: dict[str, Any] = {
-        "project": "openclaw",
+        "project": PROJECT,
         "provider": "local",
         "offline_store": {"type": offline},
         "entity_key_serialization_version": 3,

@@ -119,7 +119,7 @@ class Warehouse(dg.ConfigurableResource):
 WAREHOUSE = Warehouse.configure_at_launch()
 """The one warehouse resource of the code location, bound as ``warehouse`` by every plane.
 
-Configured at launch (``openclaw run --home/--profile`` passes run config; runs the daemon
+Configured at launch (``openclaw run --home`` passes run config; runs the daemon
 starts use the defaults), and every store resource depends on it, so one run has one home and
 one profile.
 """

@@ -80,14 +80,27 @@ class MlflowStore(dg.ConfigurableResource):
         return client
 
     def version_for(self, alias: str):
-        """The model version an alias points at, or None."""
-        from mlflow.exceptions import MlflowException
+        """The model version an alias points at, or None if there is none (an outage raises)."""
+        return alias_version(self.client(), self.model_name, alias)
 
-        client = self.client()
-        try:
-            return client.get_model_version_by_alias(self.model_name, alias)
-        except MlflowException:
+
+NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+"""The error codes MLflow answers a missing registered model or alias with."""
+
+
+def alias_version(client: Any, model_name: str, alias: str):
+    """The version ``alias`` points at; None only when the model or the alias does not exist.
+
+    Any other error (the tracking database is down, say) is raised: an outage is not "no champion".
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        if exc.error_code in NOT_FOUND:
             return None
+        raise
 
 
 MLFLOW = MlflowStore(warehouse=WAREHOUSE)

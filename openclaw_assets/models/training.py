@@ -129,21 +129,21 @@ CALIBRATION_BINS = 10
 def expected_calibration_error(labels, scores, bins: int = CALIBRATION_BINS) -> float:
     """The row-weighted gap between predicted and observed rates over equal-width bins.
 
-    The bins are those of ``sklearn.calibration.calibration_curve(strategy="uniform")``, whose
-    points the calibration plot shows, so the figure and the plot describe the same bins.
+    The per-bin rates are ``sklearn.calibration.calibration_curve(strategy="uniform")``'s, the
+    points the calibration plot shows; each non-empty bin weighs its share of the rows.
     """
     import numpy as np
+    from sklearn.calibration import calibration_curve
 
     labels = np.asarray(labels, dtype="float64")
     scores = np.asarray(scores, dtype="float64")
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.searchsorted(edges[1:-1], scores)
-    error = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            error += mask.mean() * abs(labels[mask].mean() - scores[mask].mean())
-    return float(error)
+    if not len(scores):
+        return float("nan")
+    observed, predicted = calibration_curve(labels, scores, n_bins=bins, strategy="uniform", pos_label=1)
+    # the rows in each of those bins, binned as calibration_curve bins them (an edge value goes below)
+    counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], scores), minlength=bins)
+    shares = counts[counts > 0] / len(scores)
+    return float(np.sum(shares * np.abs(observed - predicted)))
 
 
 def metrics(labels, scores) -> dict[str, float]:

@@ -22,7 +22,7 @@ from typing import Any
 from openclaw_assets.compute import record
 from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.kernel.months import LOCAL_TZ
-from openclaw_assets.models.registry import CHALLENGER, CHAMPION
+from openclaw_assets.models.registry import CHALLENGER, CHAMPION, alias_version
 
 log = logging.getLogger("openclaw.gateway")
 CACHED_VERSIONS = 4
@@ -191,12 +191,9 @@ class Runtime:
 
     # --- resolving aliases ----------------------------------------------------------------
     def _alias(self, alias: str) -> str | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return str(self._client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException:
-            return None
+        """The version behind an alias, or None if it has none; a registry outage raises (``_poll`` keeps serving)."""
+        found = alias_version(self._client, self.model_name, alias)
+        return None if found is None else str(found.version)
 
     def _load(self, version: str) -> Served:
         if version not in self._cache:
