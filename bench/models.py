@@ -72,6 +72,10 @@ def run_asset(home: str, dagster_home: str, asset: str, tags: dict[str, str] | N
     result = job_def.execute_in_process(instance=instance, resources=resources, tags=tags, raise_on_error=False)
     if not result.success:
         raise BenchError(f"{asset} failed: {failures(result)}")
+    for event in result.asset_materializations_for_node(asset):
+        reused = event.metadata.get("reused_version")
+        if reused is not None and reused.value:  # an idempotent rerun fits nothing: not what this times
+            raise BenchError(f"{asset} reused a registered version instead of fitting: the store was not empty")
     (step,) = [s for s in instance.get_run_step_stats(result.run_id) if s.step_key == asset]
     return result, step.end_time - step.start_time
 
