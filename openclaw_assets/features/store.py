@@ -16,7 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.features.repo import PROJECT
-from openclaw_assets.kernel.settings import Profile
+from openclaw_assets.kernel.settings import Profile, parse_profile
 from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
 DEFAULT_REGISTRY_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -26,7 +26,7 @@ REDIS_URL_VARIABLE = "OPENCLAW_REDIS_URL"
 
 
 def feature_store_config(
-    home: Path, profile: Profile, registry_url: str, redis_url: str, offline: str = "duckdb"
+    home: Path, profile: Profile | str, registry_url: str, redis_url: str, offline: str = "duckdb"
 ) -> dict[str, Any]:
     """The content of ``feature_store.yaml`` for a profile."""
     feast_dir = home / "feast"
@@ -36,7 +36,7 @@ def feature_store_config(
         "offline_store": {"type": offline},
         "entity_key_serialization_version": 3,
     }
-    if profile is Profile.SCALEOUT:
+    if parse_profile(profile) is Profile.SCALEOUT:
         config["registry"] = {
             "registry_type": "sql",
             "path": registry_url,
