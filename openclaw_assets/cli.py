@@ -210,7 +210,7 @@ def _report(result, home: Path, log_path: Path | None) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from openclaw_assets.kernel.atomic import parquet_rows
-    from openclaw_assets.kernel.paths import LAYERS
+    from openclaw_assets.kernel.paths import LAYERS, table_partitions
 
     home = openclaw_home(args.home)
     root = home / "warehouse"
@@ -220,7 +220,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{'layer':<12}{'table':<14}{'partitions':>11}{'rows':>12}")
     for layer in LAYERS:
         for table_dir in sorted((root / layer).glob("*")) if (root / layer).is_dir() else []:
-            files = sorted(p for p in table_dir.glob("*.parquet") if not p.name.startswith("."))
+            files = table_partitions(home, layer, table_dir.name)
             rows = sum(parquet_rows(p) for p in files)
             print(f"{layer:<12}{table_dir.name:<14}{len(files):>11}{rows:>12,}")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from openclaw_assets.features.checks import baseline_profile
 from openclaw_assets.features.repo import VIEWS
-from openclaw_assets.kernel.paths import warehouse_file
+from openclaw_assets.kernel.paths import table_partitions, warehouse_file
 from openclaw_assets.kernel.settings import openclaw_home
 
 TARGET = Path(__file__).with_name("baseline.json")
@@ -24,9 +24,9 @@ def build(home: Path) -> dict[str, dict[str, dict[str, float]]]:
 
     out = {}
     for view in VIEWS:
-        folder = warehouse_file(home, "features", view.name, None).parent
-        files = sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+        files = table_partitions(home, "features", view.name)
         if not files:
+            folder = warehouse_file(home, "features", view.name, None).parent
             raise SystemExit(f"no feature table {view.name} under {folder}: run `openclaw run` first")
         table = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
         out[view.name] = baseline_profile(table, list(view.features))

@@ -19,8 +19,9 @@ UNKNOWN = "UNKNOWN"
 ENTITY_KEYS = ("carrier", "origin", "route", "tailnum")
 
 
-def route(origin: str, dest: str) -> str:
-    return f"{origin}-{dest}"
+def route(origin: Any, dest: Any) -> Any:
+    """The route key, ``EWR-IAH``: for two strings, or two columns of strings."""
+    return origin + "-" + dest
 
 
 def online_entities(flights: Sequence[Any]) -> dict[str, list[str]]:
@@ -30,6 +31,29 @@ def online_entities(flights: Sequence[Any]) -> dict[str, list[str]]:
         "origin": [f.origin for f in flights],
         "route": [route(f.origin, f.dest) for f in flights],
         "tailnum": [f.tailnum or UNKNOWN for f in flights],
+    }
+
+
+def request_fields(flights: Sequence[Any]) -> dict[str, list]:
+    """The model's request-time inputs, by column, for request objects: the same fields as
+    ``flight_entity_rows`` gives validated flights (schedule in New York time, route key)."""
+    from zoneinfo import ZoneInfo
+
+    from openclaw_assets.kernel.months import LOCAL_TZ
+
+    zone = ZoneInfo(LOCAL_TZ)
+    local = [
+        f.scheduled_departure if f.scheduled_departure.tzinfo is None else f.scheduled_departure.astimezone(zone)
+        for f in flights
+    ]
+    return {
+        "day_of_week": [t.weekday() for t in local],
+        "hour": [t.hour for t in local],
+        "minute": [t.minute for t in local],
+        "distance": [f.distance for f in flights],
+        "carrier": [f.carrier for f in flights],
+        "origin": [f.origin for f in flights],
+        "route": [route(f.origin, f.dest) for f in flights],
     }
 
 
@@ -47,7 +71,7 @@ def flight_entity_rows(flights: pd.DataFrame) -> pd.DataFrame:
             "flight_id": flights["flight_id"].astype(str),
             "carrier": flights["carrier"].astype(str),
             "origin": flights["origin"].astype(str),
-            "route": flights["origin"].astype(str) + "-" + flights["dest"].astype(str),
+            "route": route(flights["origin"].astype(str), flights["dest"].astype(str)),
             "tailnum": flights["tailnum"].astype(object).where(flights["tailnum"].notna(), UNKNOWN).astype(str),
             "event_timestamp": times["sched_dep"].astype("datetime64[us, UTC]"),
             "delayed": times["delayed"].astype("int64"),

@@ -21,7 +21,6 @@ from typing import Any
 
 from openclaw_assets.compute import record
 from openclaw_assets.features.repo import FEATURE_SERVICE
-from openclaw_assets.kernel.months import LOCAL_TZ
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, alias_version
 
 log = logging.getLogger("openclaw.gateway")
@@ -167,6 +166,8 @@ class Runtime:
         snapshot = self.snapshot
         served = None if snapshot is None else (snapshot.challenger if snapshot.pinned else snapshot.champion)
         if served is not None:
+            from openclaw_assets.features.entities import request_fields
+
             score(served, {**request_fields([flight]), **{k: v for k, v in features.items() if k in FEATURES}})
 
     def start_polling(self) -> None:
@@ -280,26 +281,6 @@ def online_columns(response: Any) -> dict[str, list]:
                 add(feast_value_type_to_python_type(value))
         out[name] = column
     return out
-
-
-def request_fields(flights: list[Any]) -> dict[str, list]:
-    """day_of_week, hour and minute of the scheduled departure in New York time, as in training."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(LOCAL_TZ)
-    local = [
-        f.scheduled_departure if f.scheduled_departure.tzinfo is None else f.scheduled_departure.astimezone(zone)
-        for f in flights
-    ]
-    return {
-        "day_of_week": [t.weekday() for t in local],
-        "hour": [t.hour for t in local],
-        "minute": [t.minute for t in local],
-        "distance": [f.distance for f in flights],
-        "carrier": [f.carrier for f in flights],
-        "origin": [f.origin for f in flights],
-        "route": [f"{f.origin}-{f.dest}" for f in flights],
-    }
 
 
 def score(served: Served, columns: dict[str, list]) -> tuple[Any, list[str]]:

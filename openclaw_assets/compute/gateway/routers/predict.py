@@ -97,7 +97,7 @@ def serve_flights(state: GatewayState, snapshot: Any, flights: list[Flight], sta
 
 def read_features(state: GatewayState, flights: list[Flight]) -> tuple[dict[str, list], dict[str, list]]:
     """The online features (by column) and the model's inputs: request fields plus served features."""
-    from openclaw_assets.compute.gateway.runtime import request_fields
+    from openclaw_assets.features.entities import request_fields
     from openclaw_assets.models.training import FEATURES
 
     read_started = time.perf_counter()
