@@ -37,7 +37,9 @@ pytestmark = pytest.mark.slow
 
 PREDICT = "predict-token-for-the-rollout-tests"
 ADMIN = "admin-token-for-the-rollout-tests"
-STAGING = {"single_requests": 40, "batch_requests": 2}
+# These tests judge rollout logic on a shared two-core machine, so the latency budget is wide;
+# test_a_challenger_over_its_latency_budget_is_not_promoted shows the gate failing.
+STAGING = {"warmup_requests": 5, "single_requests": 40, "batch_requests": 2, "p99_budget_ms": 2000.0}
 
 
 def train(home: Path, **params) -> tuple[dg.ExecuteInProcessResult, str]:
@@ -54,10 +56,10 @@ def train(home: Path, **params) -> tuple[dg.ExecuteInProcessResult, str]:
     return result, str(trained[0].metadata["model_version"].value)
 
 
-def rollout(home: Path, **deployment) -> dg.ExecuteInProcessResult:
+def rollout(home: Path, staging: dict | None = None, **deployment) -> dg.ExecuteInProcessResult:
     run_config = {
         "ops": {
-            "staging_validation": {"config": STAGING},
+            "staging_validation": {"config": {**STAGING, **(staging or {})}},
             "production_deployment": {"config": deployment},
         }
     }
@@ -65,11 +67,18 @@ def rollout(home: Path, **deployment) -> dg.ExecuteInProcessResult:
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [
+    """Failed steps and failed checks, each with its reason."""
+    steps = [
         f"{e.step_key}: {e.event_specific_data.error.message if e.event_specific_data.error else e.message}"
         for e in result.all_events
         if e.event_type_value == "STEP_FAILURE"
     ]
+    failed = [
+        f"{name}: {evaluation.description}"
+        for name, evaluation in check_evaluations(result).items()
+        if not evaluation.passed
+    ]
+    return steps + failed
 
 
 def instance(home: Path) -> dg.DagsterInstance:
@@ -188,7 +197,9 @@ def test_a_challenger_that_passed_every_gate_is_staged_and_promoted(life: Life, 
     assert checks["staging_validation:error_budget"].passed
     staged = result.asset_materializations_for_node("staging_validation")[0].metadata
     assert staged["model_version"].value == version and staged["errors"].value == 0
-    assert staged["requests"].value == STAGING["single_requests"] + STAGING["batch_requests"]
+    assert (
+        staged["requests"].value == STAGING["warmup_requests"] + STAGING["single_requests"] + STAGING["batch_requests"]
+    )
     # staging traffic stays out of the live prediction log
     assert read_log(home) == logged_before
 
@@ -293,6 +304,25 @@ def test_a_degraded_challenger_is_stopped_by_its_gates(life: Life, monkeypatch: 
     deployed = run_job(home, selection=["production_deployment"])
     assert not deployed.success
     assert any(f"not deploying v{version}" in message for message in failures(deployed))
+    assert alias(home, CHAMPION) == champion
+    assert record.read_history(home) == history
+
+
+def test_a_challenger_over_its_latency_budget_is_not_promoted(life: Life, monkeypatch: pytest.MonkeyPatch):
+    home = life.home
+    monkeypatch.setenv("OPENCLAW_HOME", str(home))
+    champion = life.champion()
+    history = record.read_history(home)
+    trained, version = train(home, seed=9)
+    assert trained.success, failures(trained)
+    assert version != champion
+
+    result = rollout(home, staging={"p99_budget_ms": 0.001})  # no real gateway answers in a microsecond
+    assert not result.success
+    checks = check_evaluations(result)
+    assert not checks["staging_validation:latency_budget"].passed
+    assert "budget 0.001 ms" in checks["staging_validation:latency_budget"].description
+    assert checks["staging_validation:error_budget"].passed
     assert alias(home, CHAMPION) == champion
     assert record.read_history(home) == history
 
