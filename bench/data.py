@@ -59,6 +59,7 @@ def ingest_dagster(spec: dict[str, Any]) -> dict[str, Any]:
     months = spec["months"]
     tags = {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]}
     with dg.DagsterInstance.get() as instance:
+        p.register_for_run(instance, None, tags)
         started, started_at = time.perf_counter(), time.time()
         result = job_def.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
         work_s, ended_at = time.perf_counter() - started, time.time()

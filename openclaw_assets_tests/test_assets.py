@@ -12,7 +12,7 @@ import pytest
 from openclaw_assets.data import checks
 from openclaw_assets.data.seed import seed
 from openclaw_assets.data.tables import FLIGHTS, landing_file
-from openclaw_assets.kernel.partitions import MONTHS
+from openclaw_assets.kernel.partitions import MONTHS, register_for_run
 from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets_tests.conftest import FLIGHTS_SELECTION, MONTH, read_source_text, run_assets
 from openclaw_assets_tests.corpus import FLIGHT_ROW_CASES
@@ -178,9 +178,11 @@ def test_a_range_of_months_is_one_run(home: Path):
     ingest = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups("ingest", "reference"))
     job = dg.Definitions.merge(defs, dg.Definitions(jobs=[ingest])).resolve_job_def("ingest")
     instance = dg.DagsterInstance.ephemeral()
+    tags = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-02"}
+    register_for_run(instance, None, tags)
     result = job.execute_in_process(
         instance=instance,
-        tags={"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-02"},
+        tags=tags,
         run_config={"resources": {"warehouse": {"config": {"home": str(home)}}}},
         raise_on_error=False,
     )

@@ -9,6 +9,7 @@ import sys
 import dagster as dg
 
 from openclaw_assets.definitions import defs
+from openclaw_assets.kernel.partitions import MONTHS
 
 HEAVY = ["pandas", "pyarrow", "pandera", "feast", "mlflow", "sklearn", "lightgbm", "fastapi", "httpx", "numpy"]
 
@@ -106,22 +107,13 @@ def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
     assert not features.graph.has_node_named("production_deployment")
 
 
-def test_flight_features_read_two_previous_months():
+def test_every_partitioned_asset_shares_the_open_ended_months():
     graph = defs.resolve_asset_graph()
-    node = graph.get(dg.AssetKey("carrier_stats"))
-    mapping = node.partition_mappings[dg.AssetKey("validated_flights")]
-    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
-        node.partitions_def.subset_with_partition_keys(["2013-03"]), node.partitions_def, node.partitions_def
-    ).partitions_subset.get_partition_keys()
-    assert sorted(upstream) == ["2013-01", "2013-02", "2013-03"]
-
-
-def test_partitions_and_backfill_policy():
-    graph = defs.resolve_asset_graph()
-    for name in ("raw_flights", "validated_flights", "quarantine_weather"):
-        node = graph.get(dg.AssetKey(name))
-        assert node.partitions_def.get_partition_keys() == [f"2013-{m:02d}" for m in range(1, 13)]
-        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    partitioned = [graph.get(key) for key in graph.get_all_asset_keys() if graph.get(key).partitions_def is not None]
+    assert {node.partitions_def for node in partitioned} == {MONTHS}
+    assert isinstance(MONTHS, dg.DynamicPartitionsDefinition) and MONTHS.name == "months"
+    for name in ("raw_flights", "validated_flights", "quarantine_weather", "carrier_stats", "batch_predictions"):
+        assert graph.get(dg.AssetKey(name)).backfill_policy == dg.BackfillPolicy.single_run()
     assert graph.get(dg.AssetKey("airlines")).partitions_def is None
 
 

@@ -6,6 +6,12 @@ raw table was built from (the raw file's footer records the source SHA-256) star
 nothing, so a warehouse filled by ``openclaw run`` is not ingested twice when the daemon
 starts. Run keys are ``<table>/<file>@<sha256 prefix>``: Dagster never launches the same
 key twice, which also covers a daemon that died between launching runs and saving its cursor.
+
+Months arrive in order. The first drop of a month adds the month as a partition; a drop
+for a month whose previous month has not arrived yet (2014-03 before 2014-02) waits, with
+a line in the sensor's log at every tick, until the previous month's drop lands: the
+feature tables of a month read the two before it, so a month ingested over a gap would
+be built on missing history.
 """
 
 import json
@@ -14,7 +20,8 @@ from pathlib import Path
 import dagster as dg
 
 from openclaw_assets.data.tables import TABLES, parse_landing_name
-from openclaw_assets.kernel.partitions import MONTHS
+from openclaw_assets.kernel.months import MonthError, shift
+from openclaw_assets.kernel.partitions import MONTHS, check_month, registered_months
 from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.kernel.warehouse import Warehouse
 
@@ -45,26 +52,32 @@ def ingested_sha(home: Path, table: str, partition: str | None) -> str | None:
         return None
 
 
-def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg.RunRequest], dict[str, dict]]:
-    """Compare the landing zone with the cursor; return the runs to start and the new cursor."""
+class Scan:
+    """What one look at the landing zone found: runs to start, months to add, the new cursor."""
+
+    def __init__(self) -> None:
+        self.requests: list[dg.RunRequest] = []
+        self.new_months: list[str] = []
+        self.cursor: dict[str, dict] = {}
+
+
+def scan_landing(home: Path, cursor: dict[str, dict], registered: list[str], log=None) -> Scan:
+    """Compare the landing zone with the cursor and the instance's months; say what to start."""
     from openclaw_assets.kernel.atomic import sha256_file
 
     landing = home / "landing"
-    valid_partitions = set(MONTHS.get_partition_keys())
-    state: dict[str, dict] = {}
-    requests: list[dg.RunRequest] = []
+    scan = Scan()
+    state = scan.cursor
+    known = list(registered)
     files = sorted(p for p in landing.glob("*/*") if p.is_file()) if landing.is_dir() else []
-    # reference drops first, so a partition's run never starts before its references
-    files.sort(key=lambda p: (p.parent.name in REFERENCES_NEEDED, str(p)))
+    # reference drops first, then months in calendar order, so a partition's run never
+    # starts before its references and a month is added only after the one before it
+    files.sort(key=lambda p: (p.parent.name in REFERENCES_NEEDED, _month_of(p) or "", str(p)))
     for path in files:
         parsed = parse_landing_name(path)
         if parsed is None or parsed[0] != path.parent.name:
             continue
         table, partition, _fmt = parsed
-        if partition is not None and partition not in valid_partitions:
-            if log:
-                log.warning(f"{path.name}: {partition} is not a partition of this code location; ignored")
-            continue
         rel = f"{table}/{path.name}"
         waiting = [
             name
@@ -77,6 +90,23 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
             if log:
                 log.info(f"{rel}: waiting for reference table(s) {', '.join(waiting)} before ingesting")
             continue
+        if partition is not None:
+            try:
+                check_month(partition)
+            except MonthError as exc:
+                if log:
+                    log.warning(f"{path.name}: {exc}; ignored")
+                continue
+            if partition not in known:
+                expected = shift(known[-1], 1) if known else partition
+                if partition != expected:
+                    if previous := cursor.get(rel):
+                        state[rel] = previous
+                    if log:
+                        log.info(f"{path.name}: waits for {expected} (months are ingested in order, without gaps)")
+                    continue
+                known.append(partition)
+                scan.new_months.append(partition)
         stat = path.stat()
         previous = cursor.get(rel)
         if previous and previous["size"] == stat.st_size and previous["mtime_ns"] == stat.st_mtime_ns:
@@ -88,7 +118,7 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
             continue
         if ingested_sha(home, table, partition) == sha:
             continue
-        requests.append(
+        scan.requests.append(
             dg.RunRequest(
                 run_key=f"{rel}@{sha[:16]}",
                 partition_key=partition,
@@ -96,7 +126,12 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
                 tags={"openclaw/drop": rel, "openclaw/drop_sha256": sha},
             )
         )
-    return requests, state
+    return scan
+
+
+def _month_of(path: Path) -> str | None:
+    parsed = parse_landing_name(path)
+    return parsed[1] if parsed else None
 
 
 @dg.sensor(
@@ -108,7 +143,13 @@ def scan_landing(home: Path, cursor: dict[str, dict], log=None) -> tuple[list[dg
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
-    requests, state = scan_landing(warehouse.root, cursor, context.log)
-    for request in requests:
+    scan = scan_landing(warehouse.root, cursor, registered_months(context.instance), context.log)
+    if scan.new_months:
+        context.log.info(f"new months: {', '.join(scan.new_months)}")
+    for request in scan.requests:
         context.log.info(f"new drop {request.tags['openclaw/drop']}: run key {request.run_key}")
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(state, sort_keys=True))
+    return dg.SensorResult(
+        run_requests=scan.requests,
+        dynamic_partitions_requests=[MONTHS.build_add_request(scan.new_months)] if scan.new_months else None,
+        cursor=json.dumps(scan.cursor, sort_keys=True),
+    )

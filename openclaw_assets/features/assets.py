@@ -2,7 +2,8 @@
 
 Feature tables are Parquet at ``warehouse/features/<view>/<YYYY-MM>.parquet`` and are the
 Feast offline store's sources. Rolling windows reach back up to 30 days, so the flight
-features of a month read the two previous validated partitions through a partition mapping.
+features of a month read that month's validated flights and those of the two months before it
+(months arrive in order, so both exist unless they are before the first month).
 """
 
 import functools
@@ -16,15 +17,14 @@ from pydantic import Field
 from openclaw_assets.features import checks
 from openclaw_assets.features.repo import VIEW_BY_NAME, known_at_column
 from openclaw_assets.kernel.months import shift
-from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
+from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, registered_months
 from openclaw_assets.kernel.reporting import check_results, summarise
 from openclaw_assets.kernel.warehouse import Warehouse
 
 CODE_VERSION = "features-1"
 FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats", "tail_recent")
-FLIGHT_HISTORY = dg.TimeWindowPartitionMapping(
-    start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True
-)
+HISTORY_MONTHS = 2
+"""Months before a partition whose flights its 30-day windows read."""
 FLIGHT_COLUMNS = [
     "year",
     "month",
@@ -93,10 +93,10 @@ def _baseline_check(view: str) -> dg.AssetCheckSpec:
     )
 
 
-def _read_flights(warehouse: Warehouse, partition: str):
-    """The month's validated flights and those of the two months before it that exist as partitions."""
-    known = set(MONTHS.get_partition_keys())
-    months = [m for m in (shift(partition, -2), shift(partition, -1), partition) if m in known]
+def _read_flights(warehouse: Warehouse, partition: str, registered: set[str]):
+    """The month's validated flights and those of the two months before it that are partitions."""
+    months = [shift(partition, k) for k in range(-HISTORY_MONTHS, 0) if shift(partition, k) in registered]
+    months.append(partition)
     why = f"{partition}'s 30-day windows"
     return warehouse.read_many("validated", "flights", months, columns=FLIGHT_COLUMNS, why=why)
 
@@ -108,7 +108,7 @@ def _read_flights(warehouse: Warehouse, partition: str):
     group_name="features",
     specs=_feature_specs(
         FLIGHT_VIEWS,
-        [dg.AssetDep("validated_flights", partition_mapping=FLIGHT_HISTORY)],
+        [dg.AssetDep("validated_flights")],
         {name: VIEW_BY_NAME[name].description for name in FLIGHT_VIEWS},
     ),
     check_specs=[_baseline_check(view) for view in FLIGHT_VIEWS],
@@ -126,8 +126,9 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     records: dict[str, list] = {view: [] for view in FLIGHT_VIEWS}
     metadata: dict[str, dict] = {}
     gates: dict[str, dict] = {view: {} for view in FLIGHT_VIEWS}
+    registered = set(registered_months(context.instance))
     for partition in context.partition_keys:
-        flights = _read_flights(warehouse, partition)
+        flights = _read_flights(warehouse, partition, registered)
         for view, (build, keys) in builders.items():
             table = compute.finish(build(flights, partition), keys)
             metadata[view] = write_feature_table(warehouse, view, partition, table)

@@ -11,9 +11,10 @@ from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS
 from openclaw_assets.features.entities import labelled_flights
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
 from openclaw_assets.features.store import FeastStore
+from openclaw_assets.features.window import TrainingWindow
 from openclaw_assets.kernel.months import format_range, month_bounds
 from openclaw_assets.kernel.outcomes import Outcome
-from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, partition_months
+from openclaw_assets.kernel.partitions import FIRST_MONTH, MONTHS, SINGLE_RUN, is_month, partition_months
 from openclaw_assets.kernel.paths import table_partitions
 from openclaw_assets.kernel.reporting import check_results
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -157,8 +158,7 @@ def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> 
 
 def newest_validated_end(home: Path):
     """The end of the newest validated flights partition in the warehouse."""
-    known = set(MONTHS.get_partition_keys())
-    keys = [p.stem for p in table_partitions(home, "validated", "flights") if p.stem in known]
+    keys = [p.stem for p in table_partitions(home, "validated", "flights") if is_month(p.stem)]
     return month_bounds(keys[-1])[1] if keys else None
 
 
@@ -199,7 +199,7 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
         done = end
     if done is not None:
         store.materialize(
-            start_date=month_bounds(MONTHS.get_partition_keys()[0])[0].replace(year=2012),
+            start_date=month_bounds(FIRST_MONTH)[0].replace(year=2012),
             end_date=done,
             feature_views=["aircraft"],
         )
@@ -224,7 +224,9 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
 class TrainingSetConfig(dg.Config):
     """Which months of labelled flights the training set covers."""
 
-    months: str = Field(default="2013-01:2013-12", description="A:B range of months (inclusive).")
+    months: str | None = Field(
+        default=None, description="A:B range of months (inclusive); default: the training window's months."
+    )
 
 
 @dg.asset(
@@ -248,8 +250,19 @@ class TrainingSetConfig(dg.Config):
     ],
     description=f"Labelled flights joined point-in-time with `{FEATURE_SERVICE}` through Feast's historical retrieval.",
 )
-def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, feast: FeastStore, warehouse: Warehouse):
-    months = partition_months(config.months)
+def training_set(
+    context: dg.AssetExecutionContext,
+    config: TrainingSetConfig,
+    feast: FeastStore,
+    warehouse: Warehouse,
+    training_window: TrainingWindow,
+):
+    months = partition_months(config.months) if config.months else training_window.months(warehouse.root)
+    if not months:
+        raise dg.Failure(
+            description="no complete month to train on: a month needs its validated flights and feature tables",
+            allow_retries=False,
+        )
     entities = labelled_flights(warehouse, months)
     store = feast.open()
     joined = store.get_historical_features(

@@ -68,5 +68,10 @@ def check_results(
             metadata["partitions_failed"] = ", ".join(k for k in failed if k) or "none"
         severity = dg.AssetCheckSeverity.WARN if name in warn_only else dg.AssetCheckSeverity.ERROR
         yield dg.AssetCheckResult(
-            asset_key=asset, check_name=name, passed=not failed, metadata=metadata, severity=severity
+            asset_key=asset,
+            check_name=name,
+            passed=not failed,
+            metadata=metadata,
+            severity=severity,
+            description="; ".join(lines),
         )

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from openclaw_assets import __version__
 from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.features.window import TrainingWindow
 from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -36,8 +37,12 @@ REGISTRATION_KEY = ("training_set_sha256", "code_version", "params_sha256")
 class TrainConfig(dg.Config):
     """Time-based split and LightGBM hyperparameters."""
 
-    train_months: str = Field(default="2013-01:2013-10", description="Months to fit on (A:B).")
-    holdout_months: str = Field(default="2013-11:2013-12", description="Later months held out for evaluation.")
+    train_months: str | None = Field(
+        default=None, description="Months to fit on (A:B); default: the training window's, before the holdout."
+    )
+    holdout_months: str | None = Field(
+        default=None, description="Later months held out (A:B); default: the training window's newest months."
+    )
     n_estimators: int = Field(default=400, ge=1, description="Boosting rounds.")
     learning_rate: float = Field(default=0.05, gt=0, description="Shrinkage per round.")
     num_leaves: int = Field(default=63, ge=2, description="Leaves per tree.")
@@ -105,7 +110,11 @@ def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
     description="A LightGBM delay model trained on the earlier months, registered in MLflow as `challenger`.",
 )
 def trained_model(
-    context: dg.AssetExecutionContext, config: TrainConfig, warehouse: Warehouse, mlflow_store: MlflowStore
+    context: dg.AssetExecutionContext,
+    config: TrainConfig,
+    warehouse: Warehouse,
+    mlflow_store: MlflowStore,
+    training_window: TrainingWindow,
 ) -> dg.MaterializeResult:
     import time
     from importlib.metadata import version
@@ -118,13 +127,17 @@ def trained_model(
     from openclaw_assets.models.pyfunc import FlightDelayModel, log_model
 
     frame, path = _training_frame(warehouse)
-    train_months, holdout_months = partition_months(config.train_months), partition_months(config.holdout_months)
+    in_set = sorted(training.month_keys(frame).unique()) if len(frame) else []
+    window = training_window.split(in_set)
+    train_months = partition_months(config.train_months) if config.train_months else window[0]
+    holdout_months = partition_months(config.holdout_months) if config.holdout_months else window[1]
     train = training.split(frame, train_months)
     holdout = training.split(frame, holdout_months)
     if not len(train) or not len(holdout):
+        described = " / ".join(format_range(m) if m else "none" for m in (train_months, holdout_months))
         raise dg.Failure(
-            description=f"empty split: {len(train)} training and {len(holdout)} holdout rows "
-            f"({config.train_months} / {config.holdout_months})",
+            description=f"empty split: {len(train)} training and {len(holdout)} holdout rows ({described}); "
+            f"the training set holds {', '.join(in_set) or 'no month'}",
             allow_retries=False,
         )
     lineage = {

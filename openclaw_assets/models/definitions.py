@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from openclaw_assets.features.window import TRAINING_WINDOW
 from openclaw_assets.kernel.warehouse import WAREHOUSE
 from openclaw_assets.models.assets import model_evaluation, trained_model
 from openclaw_assets.models.registry import MLFLOW
 
 defs = dg.Definitions(
     assets=[trained_model, model_evaluation],
-    resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW},
+    resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW, "training_window": TRAINING_WINDOW},
 )
