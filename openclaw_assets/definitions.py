@@ -22,6 +22,14 @@ features_job = dg.define_asset_job(
     description="Ingestion and the feature plane, without training (a range too short to hold out a month).",
 )
 
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Carries new and corrected months downstream by each asset's automation condition.",
+)
+
 # One process per run: on two cores, a subprocess per step costs an import of the code
 # location each (seconds) and buys no parallelism worth having.
 defs = dg.Definitions.merge(
@@ -29,5 +37,5 @@ defs = dg.Definitions.merge(
     feature_plane.defs,
     model_plane.defs,
     compute_plane.defs,
-    dg.Definitions(jobs=[main_job, features_job], executor=dg.in_process_executor),
+    dg.Definitions(jobs=[main_job, features_job], sensors=[automation_sensor], executor=dg.in_process_executor),
 )

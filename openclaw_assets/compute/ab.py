@@ -10,6 +10,7 @@ AUC from here.
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.kernel.automation import ON_SCHEDULE
 from openclaw_assets.kernel.warehouse import Warehouse
 
 TABLE = "ab_results"
@@ -84,6 +85,7 @@ def outcomes_frame(home):
     group_name="deployment",
     deps=["production_deployment", dg.AssetDep("validated_flights")],
     kinds={"parquet"},
+    automation_condition=ON_SCHEDULE,
     code_version="compute-1",
     description="Per-variant live metrics: the gateway's prediction log joined with actual outcomes.",
 )

@@ -13,7 +13,9 @@ file appears at ``predictions/flight_delay/<YYYY-MM>.parquet`` only when complet
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.features.repo import FEATURE_TABLES
 from openclaw_assets.features.store import FeastStore
+from openclaw_assets.kernel.automation import MONTHLY_FRESHNESS, ON_NEW_DATA
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
@@ -95,8 +97,11 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
 
 @dg.asset(
     group_name="deployment",
-    deps=["production_deployment", dg.AssetDep("validated_flights")],
+    # the feature tables are read through Feast's historical retrieval: a month is scored once they exist
+    deps=["production_deployment", dg.AssetDep("validated_flights"), *FEATURE_TABLES],
     partitions_def=MONTHS,
+    automation_condition=ON_NEW_DATA,
+    freshness_policy=MONTHLY_FRESHNESS,
     backfill_policy=SINGLE_RUN,
     kinds={"lightgbm", "parquet"},
     code_version="compute-1",

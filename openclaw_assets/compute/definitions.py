@@ -1,4 +1,7 @@
-"""The compute plane's definitions: staging, deployment, batch scoring, A/B results, rollout sensors."""
+"""The compute plane's definitions: staging, deployment, batch scoring, A/B results, rollout sensors.
+
+A/B results refresh by their automation condition (every 15 minutes), not a schedule.
+"""
 
 import dagster as dg
 
@@ -24,6 +27,5 @@ defs = dg.Definitions(
     assets=[staging_validation, production_deployment, batch_predictions, ab_results],
     jobs=[rollout_job, ab_job],
     sensors=[model_rollout_sensor, rollback_sensor],
-    schedules=[dg.ScheduleDefinition(job=ab_job, cron_schedule="*/15 * * * *", name="ab_results_schedule")],
     resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW, "feast": FEAST},
 )

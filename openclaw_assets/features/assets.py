@@ -16,6 +16,7 @@ from pydantic import Field
 
 from openclaw_assets.features import checks
 from openclaw_assets.features.repo import VIEW_BY_NAME, known_at_column
+from openclaw_assets.kernel.automation import ON_NEW_DATA
 from openclaw_assets.kernel.months import shift
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, registered_months
 from openclaw_assets.kernel.reporting import check_results, summarise
@@ -79,7 +80,14 @@ def _quality(table, view: str, config: FeatureQualityConfig) -> checks.Outcome:
 
 def _feature_specs(names, deps, descriptions):
     return [
-        dg.AssetSpec(name, deps=deps, kinds={"parquet"}, code_version=CODE_VERSION, description=descriptions[name])
+        dg.AssetSpec(
+            name,
+            deps=deps,
+            kinds={"parquet"},
+            code_version=CODE_VERSION,
+            description=descriptions[name],
+            automation_condition=ON_NEW_DATA,
+        )
         for name in names
     ]
 
@@ -148,6 +156,7 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     group_name="features",
     deps=["validated_weather"],
     kinds={"parquet"},
+    automation_condition=ON_NEW_DATA,
     code_version=CODE_VERSION,
     check_specs=[_baseline_check("weather_hourly")],
     description=VIEW_BY_NAME["weather_hourly"].description,
@@ -170,6 +179,7 @@ def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConf
     group_name="features",
     deps=["planes"],
     kinds={"parquet"},
+    automation_condition=ON_NEW_DATA,
     code_version=CODE_VERSION,
     check_specs=[_baseline_check("aircraft")],
     description=VIEW_BY_NAME["aircraft"].description,

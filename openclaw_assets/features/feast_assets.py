@@ -7,11 +7,12 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.features import checks
-from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS
+from openclaw_assets.features.assets import CODE_VERSION
 from openclaw_assets.features.entities import labelled_flights
-from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
+from openclaw_assets.features.repo import FEATURE_SERVICE, FEATURE_TABLES, VIEWS, known_at_column
 from openclaw_assets.features.store import FeastStore
 from openclaw_assets.features.window import TrainingWindow
+from openclaw_assets.kernel.automation import MONTHLY_FRESHNESS, ON_CODE_CHANGE, ON_NEW_DATA, ON_NEW_MONTH
 from openclaw_assets.kernel.months import format_range, month_bounds
 from openclaw_assets.kernel.outcomes import Outcome
 from openclaw_assets.kernel.partitions import FIRST_MONTH, MONTHS, SINGLE_RUN, is_month, partition_months
@@ -19,7 +20,6 @@ from openclaw_assets.kernel.paths import table_partitions
 from openclaw_assets.kernel.reporting import check_results
 from openclaw_assets.kernel.warehouse import Warehouse
 
-FEATURE_TABLES = [*FLIGHT_VIEWS, "weather_hourly", "aircraft"]
 PARTITIONED_VIEWS = [v.name for v in VIEWS if v.partitioned]
 PARITY_SAMPLE = 25
 
@@ -66,6 +66,7 @@ def _registry_specs(store) -> dict[str, bytes]:
 @dg.asset(
     group_name="features",
     deps=FEATURE_TABLES,
+    automation_condition=ON_CODE_CHANGE,
     kinds={"feast"},
     code_version=CODE_VERSION,
     description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
@@ -167,6 +168,8 @@ def newest_validated_end(home: Path):
     backfill_policy=SINGLE_RUN,
     group_name="features",
     deps=["feast_registry", *PARTITIONED_VIEWS, "aircraft"],
+    automation_condition=ON_NEW_DATA,
+    freshness_policy=MONTHLY_FRESHNESS,
     kinds={"feast"},
     code_version=CODE_VERSION,
     check_specs=[
@@ -232,6 +235,7 @@ class TrainingSetConfig(dg.Config):
 @dg.asset(
     group_name="features",
     deps=["feast_registry", dg.AssetDep("validated_flights"), *FEATURE_TABLES],
+    automation_condition=ON_NEW_MONTH,
     kinds={"feast", "parquet"},
     code_version=CODE_VERSION,
     check_specs=[

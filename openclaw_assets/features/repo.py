@@ -88,6 +88,8 @@ VIEWS = (
     ),
 )
 VIEW_BY_NAME = {view.name: view for view in VIEWS}
+FEATURE_TABLES = [view.name for view in VIEWS]
+"""The feature-table assets, one per view (asset keys are the view names)."""
 
 
 def known_at_column(view: str) -> str:

@@ -17,6 +17,7 @@ from pydantic import Field
 from openclaw_assets import __version__
 from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.features.window import TrainingWindow
+from openclaw_assets.kernel.automation import ON_NEW_DATA
 from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -106,6 +107,7 @@ def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
     group_name="models",
     deps=["training_set"],
     kinds={"lightgbm", "mlflow"},
+    automation_condition=ON_NEW_DATA,
     code_version="models-1",
     description="A LightGBM delay model trained on the earlier months, registered in MLflow as `challenger`.",
 )
@@ -336,6 +338,7 @@ def _judge(config: GateConfig, found, baseline, champion, champion_version, slic
     group_name="models",
     deps=["trained_model"],
     kinds={"mlflow"},
+    automation_condition=ON_NEW_DATA,
     code_version="models-1",
     check_specs=[
         dg.AssetCheckSpec(
