@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export OPENCLAW_HOME ?= $(CURDIR)/.openclaw
 export DAGSTER_HOME ?= $(OPENCLAW_HOME)/dagster
 
-.PHONY: setup run seed ui status test test-fast lint format docs bench clean
+.PHONY: setup run seed ui replay status test test-fast lint format docs bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ status: setup
 
 ui: setup
 	$(BIN)/openclaw ui
+
+# The living pipeline: Jan-Jun first, then a month a minute with the UI open (http://127.0.0.1:3000).
+replay: setup
+	$(BIN)/openclaw replay --keep-ui $(REPLAY_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest

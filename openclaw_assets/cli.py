@@ -238,6 +238,120 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[object, Path]:
+    """``dagster dev`` (UI and daemon) on this home as a child process in its own session; (process, log file)."""
+    import subprocess
+
+    instance_dir = prepare_dagster_home(home)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+    env = {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
+    log = home / "logs" / "dagster-dev.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return process, log
+
+
+def _wait_for_ui(url: str, process, log: Path, timeout: float = 180.0) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CliError(f"dagster dev exited with code {process.returncode}: see {log}")
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise CliError(f"the Dagster UI did not answer at {url} within {timeout:.0f}s: see {log}")
+
+
+def _stop_group(process) -> None:
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # dagster dev stops its webserver, daemon and code server
+        process.wait(timeout=60)
+    except (ProcessLookupError, PermissionError):
+        return
+    except Exception:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from openclaw_assets.data.seed import SeedError, seed, source_months
+    from openclaw_assets.kernel.months import between, format_range, shift
+    from openclaw_assets.replay import shift_years_for
+
+    home = openclaw_home(args.home)
+    start = _months(args.start)
+    if start != between(start[0], start[-1]):
+        raise CliError("--start takes a contiguous range of months (A:B)")
+    if args.every < 0:
+        raise CliError("--every must be 0 or more seconds")
+    later = between(shift(start[-1], 1), _months(args.until)[-1]) if args.until > start[-1] else []
+    try:
+        for month in start + later:  # every month must be replayable before anything starts
+            source_months([month], shift_years_for(month))
+        for year in sorted({shift_years_for(m) for m in start}):
+            seed(home, [m for m in start if shift_years_for(m) == year], "csv", shift_years=year)
+    except SeedError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"replay: the pipeline on {format_range(start)} first, then a month every {args.every:g}s up to "
+        f"{args.until} (OPENCLAW_HOME={home})",
+        flush=True,
+    )
+    code = cmd_run(
+        argparse.Namespace(
+            home=args.home,
+            months=format_range(start),
+            job="openclaw_main",
+            log_level="INFO",
+            verbose=False,
+            serve=False,
+            port=0,
+        )
+    )
+    if code != 0:
+        print(
+            "replay: the first months' run did not pass every gate; replay goes on and each month's gates decide",
+            flush=True,
+        )
+    if not later:
+        return code
+    import dagster as dg
+
+    from openclaw_assets.replay import watch
+
+    process, log = _start_dagster_dev(home, args.host, args.port)
+    url = f"http://{args.host}:{args.port}"
+    try:
+        _wait_for_ui(url, process, log)
+        print(f"replay: the Dagster UI and daemon are up at {url} (log {log}); watch the graph turn green", flush=True)
+
+        def drop(month: str) -> None:
+            seed(home, [month], "csv", shift_years=shift_years_for(month), references=False)
+
+        with dg.DagsterInstance.from_config(str(prepare_dagster_home(home))) as instance:
+            stories = watch(instance, home, later, args.every, drop, timeout=args.timeout)
+        done = sum(s.complete() for s in stories)
+        print(f"replay: {done} of {len(stories)} months told in full", flush=True)
+        if args.keep_ui:
+            print(f"replay: the UI stays at {url}; Ctrl-C stops it", flush=True)
+            process.wait()
+        return 0 if done == len(stories) else 1
+    finally:
+        _stop_group(process)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from openclaw_assets.compute.gateway import server
     from openclaw_assets.compute.gateway.auth import default_token_file
@@ -364,6 +478,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--parent-pid", type=int, help="exit when this process (the one that started the gateway) is gone"
     )
     serve.set_defaults(func=cmd_serve)
+
+    replay = sub.add_parser(
+        "replay",
+        help="run the first months, then drop a month at a time while the daemon keeps everything fresh",
+        description="Runs the pipeline on --start, starts the Dagster UI and daemon, then drops the next month "
+        "into the landing zone every --every seconds, up to --until; months after 2013 are 2013's data with "
+        "shifted years (see `seed --shift-years`). Prints one line per month: ingested, online store, "
+        "challenger, promoted or blocked, batch scored.",
+    )
+    replay.add_argument("--start", default="2013-01:2013-06", help="months run first (default 2013-01:2013-06)")
+    replay.add_argument("--until", default="2013-12", help="last month dropped (default 2013-12; later replays 2013)")
+    replay.add_argument("--every", type=float, default=60.0, help="seconds between drops (default 60)")
+    replay.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds to wait for one month's story (default 900)"
+    )
+    replay.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1)")
+    replay.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    replay.add_argument(
+        "--keep-ui", action="store_true", help="leave the UI running after the last month, until Ctrl-C"
+    )
+    replay.set_defaults(func=cmd_replay)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1")

@@ -44,18 +44,40 @@ def _asset_order(graph) -> list:
     return sorted(keys, key=lambda k: (groups.index(graph.get(k).group_name), keys.index(k)))
 
 
+def _refreshed_by(graph) -> dict:
+    """Asset key -> the sensor that starts its runs, for assets without an automation condition."""
+    from openclaw_assets.definitions import defs
+
+    found = {}
+    for sensor in defs.sensors:
+        for target in sensor.targets if sensor.asset_selection is None else []:
+            job = defs.resolve_job_def(target.job_name)
+            for key in job.asset_layer.selected_asset_keys:
+                found.setdefault(key, f"`{sensor.name}`")
+    return found
+
+
+def _automation(graph, key, sensors: dict) -> str:
+    condition = graph.get(key).automation_condition
+    if condition is not None:
+        return condition.get_label() or condition.name
+    return sensors.get(key, "by hand")
+
+
 def assets_table() -> str:
     graph = _graph()
+    sensors = _refreshed_by(graph)
     rows = [
         [
             graph.get(key).group_name,
             f"`{key.to_user_string()}`",
             "monthly" if graph.get(key).partitions_def is not None else "–",
+            _automation(graph, key, sensors),
             graph.get(key).description,
         ]
         for key in _asset_order(graph)
     ]
-    return _table(["group", "asset", "partitions", "what it is for"], rows)
+    return _table(["group", "asset", "partitions", "kept fresh by", "what it is for"], rows)
 
 
 def _duration(ttl: timedelta) -> str:

@@ -53,7 +53,16 @@ EXPECTED_GRAPH = {
     "model_evaluation": ["trained_model"],
     "staging_validation": ["model_evaluation"],
     "production_deployment": ["staging_validation"],
-    "batch_predictions": ["production_deployment", "validated_flights"],
+    "batch_predictions": [
+        "aircraft",
+        "carrier_stats",
+        "origin_stats",
+        "production_deployment",
+        "route_stats",
+        "tail_recent",
+        "validated_flights",
+        "weather_hourly",
+    ],
     "ab_results": ["production_deployment", "validated_flights"],
 }
 

@@ -34,7 +34,9 @@ def test_the_asset_table_names_every_asset_with_its_group():
     nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
     for row in rows:
         assert (row[2] == "monthly") == (nodes[row[1]].partitions_def is not None), row
-        assert row[3] == " ".join((nodes[row[1]].description or "").split()), row
+        assert row[4] == " ".join((nodes[row[1]].description or "").split()), row
+        condition = nodes[row[1]].automation_condition
+        assert row[3] == (condition.get_label() if condition else row[3]) and row[3] != "by hand", row
 
 
 def test_the_feature_view_table_is_the_feast_repository():

@@ -113,7 +113,12 @@ def _write(frame, target: Path, fmt: str) -> Written:
 
 
 def seed(
-    home: Path, months: list[str], fmt: str = "csv", replace_other_format: bool = True, shift_years: int = 0
+    home: Path,
+    months: list[str],
+    fmt: str = "csv",
+    replace_other_format: bool = True,
+    shift_years: int = 0,
+    references: bool = True,
 ) -> list[Written]:
     """Write monthly flights and weather drops for ``months`` and the three reference tables.
 
@@ -127,7 +132,7 @@ def seed(
     other = next(f for f in DROP_FORMATS if f != fmt)
     written: list[Written] = []
     typed = fmt == "parquet"
-    for spec in REFERENCE_TABLES:
+    for spec in REFERENCE_TABLES if references else ():
         written.append(_write(_read_source(spec.name, typed), landing_file(home, spec.name, None, fmt), fmt))
         if replace_other_format:
             landing_file(home, spec.name, None, other).unlink(missing_ok=True)

@@ -22,7 +22,11 @@ ON_CODE_CHANGE = (
 """The Feast registry: its objects change with the code, not with the data in the tables they point at (an apply
 per month would also re-materialize every month of the online store, which follows the registry)."""
 
-ON_NEW_MONTH = dg.AutomationCondition.eager().ignore(dg.AssetSelection.assets("validated_flights"))
+ON_NEW_MONTH = (
+    dg.AutomationCondition.eager()
+    .ignore(dg.AssetSelection.assets("validated_flights"))
+    .with_label("eager, on feature tables")
+)
 """The training set: rebuilt when the feature tables change (a month arrived or was corrected, so the window
 moved), not when validated flights alone change, which the feature tables follow within the same backfill."""
 
