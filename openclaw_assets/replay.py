@@ -132,6 +132,8 @@ def observe(instance: dg.DagsterInstance, home: Path, story: MonthStory) -> Mont
         batch = _latest(instance, "batch_predictions", month, after)
         if batch is not None:
             story.batch = f"batch scored by v{_value(batch, 'model_version')}"
+        elif story.decision is not None and not any(line.get("champion") for line in record.read_history(home)):
+            story.batch = "not batch-scored: there is no champion yet"
     return story
 
 
@@ -165,11 +167,12 @@ def watch(
     months: list[str],
     every: float,
     drop: Callable[[str], None],
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
     timeout: float = 900.0,
     poll: float = 2.0,
 ) -> list[MonthStory]:
     """Drop ``months`` one every ``every`` seconds; print each month's line, in order, as its story completes."""
+    say = say or (lambda line: print(line, flush=True))
     stories: list[MonthStory] = []
     next_drop = time.monotonic()
     pending = list(months)

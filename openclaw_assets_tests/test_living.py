@@ -62,7 +62,7 @@ def test_a_drop_for_2014_01_is_validated_through_the_same_contracts(home: Path):
     seed(home, ["2014-01"], "csv", shift_years=1)
     assert run_assets(home, REFERENCES, partition=None).success
     result = run_assets(
-        home, FLIGHTS_SELECTION[2:] + ["raw_weather", "validated_weather", "quarantine_weather"], partition="2014-01"
+        home, [*FLIGHTS_SELECTION[2:], "raw_weather", "validated_weather", "quarantine_weather"], partition="2014-01"
     )
     assert result.success
     validated = pd.read_parquet(warehouse_file(home, "validated", "flights", "2014-01"))

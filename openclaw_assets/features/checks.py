@@ -71,11 +71,11 @@ def online_parity(expected: pd.DataFrame, online: pd.DataFrame, key: str, featur
 
 
 def freshness(online_end: Any, newest_partition_end: Any) -> Outcome:
-    """The online store holds values up to the end of the newest validated partition."""
+    """The online store holds values up to the end of the newest partition it was asked to hold."""
     ok = online_end is not None and online_end >= newest_partition_end
     return Outcome(
         bool(ok),
-        f"online store materialized up to {online_end}; newest validated data ends {newest_partition_end}",
+        f"online store materialized up to {online_end}; the newest month materialized ends {newest_partition_end}",
         {"online_until": str(online_end), "validated_until": str(newest_partition_end)},
     )
 
