@@ -188,8 +188,9 @@ def online_features(context: dg.AssetExecutionContext, feast: FeastStore, wareho
     written, skipped = [], []
     for partition in sorted(context.partition_keys):
         start, end = month_bounds(partition)
-        if done is not None and end <= done:
-            skipped.append(partition)  # the online store already holds newer values than this month's
+        if done is not None and end < done:
+            # the online store already holds a later month's values; writing this month's would regress them
+            skipped.append(partition)
             continue
         store.materialize(start_date=start, end_date=end, feature_views=PARTITIONED_VIEWS)
         written.append(partition)
