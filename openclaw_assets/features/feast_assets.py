@@ -11,6 +11,7 @@ from openclaw_assets.features.assets import CODE_VERSION, FLIGHT_VIEWS
 from openclaw_assets.features.entities import labelled_flights
 from openclaw_assets.features.repo import FEATURE_SERVICE, VIEWS, known_at_column
 from openclaw_assets.features.store import FeastStore
+from openclaw_assets.kernel.concurrency import FEAST_POOL
 from openclaw_assets.kernel.months import format_range, month_bounds
 from openclaw_assets.kernel.outcomes import Outcome
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, partition_months
@@ -66,6 +67,7 @@ def _registry_specs(store) -> dict[str, bytes]:
     group_name="features",
     deps=FEATURE_TABLES,
     kinds={"feast"},
+    pool=FEAST_POOL,
     code_version=CODE_VERSION,
     description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
 )
@@ -168,6 +170,7 @@ def newest_validated_end(home: Path):
     group_name="features",
     deps=["feast_registry", *PARTITIONED_VIEWS, "aircraft"],
     kinds={"feast"},
+    pool=FEAST_POOL,
     code_version=CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(

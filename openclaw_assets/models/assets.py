@@ -16,6 +16,7 @@ from pydantic import Field
 
 from openclaw_assets import __version__
 from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -101,6 +102,7 @@ def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
     group_name="models",
     deps=["training_set"],
     kinds={"lightgbm", "mlflow"},
+    pool=MLFLOW_POOL,
     code_version="models-1",
     description="A LightGBM delay model trained on the earlier months, registered in MLflow as `challenger`.",
 )
@@ -323,6 +325,7 @@ def _judge(config: GateConfig, found, baseline, champion, champion_version, slic
     group_name="models",
     deps=["trained_model"],
     kinds={"mlflow"},
+    pool=MLFLOW_POOL,
     code_version="models-1",
     check_specs=[
         dg.AssetCheckSpec(
