@@ -30,14 +30,33 @@ def _months(text: str) -> list[str]:
 
 
 def prepare_dagster_home(home: Path) -> Path:
-    """The Dagster instance's folder (``$DAGSTER_HOME``, else ``<home>/dagster``), given the project's dagster.yaml."""
+    """The Dagster instance's folder (``$DAGSTER_HOME``, else ``<home>/dagster``), given the project's dagster.yaml.
+
+    The file is written whole (atomically): two first runs on a new home never read half of it.
+    """
+    from openclaw_assets.kernel.atomic import write_bytes_atomic
+
     target = dagster_home(home)
     target.mkdir(parents=True, exist_ok=True)
     config = target / "dagster.yaml"
     source = PROJECT_ROOT / "dagster.yaml"
     if not config.exists() and source.exists():
-        shutil.copyfile(source, config)
+        write_bytes_atomic(config, source.read_bytes())
     return target
+
+
+def open_instance(instance_dir: Path):
+    """The Dagster instance in ``instance_dir``, opened under the folder's file lock.
+
+    Dagster creates an instance's SQLite tables when it first opens the folder; two processes
+    doing that at once fail one of them ("table ... already exists").
+    """
+    import dagster as dg
+
+    from openclaw_assets.kernel.concurrency import exclusive
+
+    with exclusive(instance_dir / ".init.lock"):
+        return dg.DagsterInstance.from_config(str(instance_dir))
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -77,8 +96,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     months = _months(args.months)
     tags = _range_tags(months)
 
-    import dagster as dg
-
     from openclaw_assets.console import quiet
     from openclaw_assets.definitions import defs
     from openclaw_assets.kernel.months import format_range
@@ -105,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_config["ops"] = ops
     run_id = str(uuid.uuid4())
     print(f"running {job_name} for {format_range(months)} (OPENCLAW_HOME={home})", flush=True)
-    with dg.DagsterInstance.from_config(str(instance_dir)) as instance:
+    with open_instance(instance_dir) as instance:
         register_months(instance, months)
         with quiet(home, instance, run_id, enabled=not args.verbose) as console:
             result = job.execute_in_process(

@@ -3,8 +3,9 @@
 While the run executes in this process, everything the libraries print (progress bars,
 warnings, Dagster's own log lines) goes to ``$OPENCLAW_HOME/logs/run-<run id>.log``, whose path
 the summary names. A watcher thread reads the run's events from the instance and prints a
-line for each finished step with the figures its materializations reported. Failures are
-printed in full at the end.
+line for each finished step with the figures its materializations reported, and a line for a
+step that waits for a concurrency pool another run holds (Dagster's own step-blocked event).
+Failures are printed in full at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,18 +42,41 @@ def _figures(metadata: dict[str, Any]) -> list[str]:
     return shown
 
 
+def blocked_pool(event: Any) -> str | None:
+    """The pool a step-blocked event names (Dagster's engine event for a step waiting on a pool's slot)."""
+    data = event.dagster_event.event_specific_data if event.dagster_event else None
+    value = (getattr(data, "metadata", None) or {}).get("pool")
+    pool = getattr(value, "value", value)
+    return pool if isinstance(pool, str) and event.step_key else None
+
+
 @dataclass
 class StageLines:
-    """Turns a run's events into one line per finished step."""
+    """Turns a run's events into one line per finished step, and one per step that waits for a pool.
 
+    ``holder(pool)`` says who holds a pool's slot ("run 1a2b3c4d, step online_features"), or None.
+    """
+
+    holder: Callable[[str], str | None] = lambda pool: None
     started: dict[str, float] = field(default_factory=dict)
+    blocked: dict[str, tuple[str, float]] = field(default_factory=dict)
+    waited: dict[str, str] = field(default_factory=dict)
     assets: dict[str, dict[str, tuple[int, list[str]]]] = field(default_factory=dict)
 
     def line(self, event: Any) -> str | None:
         kind = event.dagster_event_type.value if event.dagster_event_type else None
         step = event.step_key or ""
+        if kind == "ENGINE_EVENT" and (pool := blocked_pool(event)) is not None:
+            if step in self.blocked:
+                return None  # Dagster repeats the event while the step still waits: say it once
+            self.blocked[step] = (pool, event.timestamp)
+            held = self.holder(pool)
+            return f"  waiting {step:<20} for pool '{pool}'" + (f" (held by {held})" if held else "")
         if kind == "STEP_START":
             self.started[step] = event.timestamp
+            if step in self.blocked:
+                pool, since = self.blocked.pop(step)
+                self.waited[step] = f"waited {event.timestamp - since:.1f}s for pool '{pool}'"
         elif kind == "ASSET_MATERIALIZATION":
             # a range of months in one run records the same figures once per partition: show them once
             materialization = event.dagster_event.event_specific_data.materialization
@@ -68,6 +92,8 @@ class StageLines:
                 for asset, (count, shown) in self.assets.pop(step, {}).items()
             ]
             detail = "; ".join(parts[:3]) + (f"; +{len(parts) - 3} more" if len(parts) > 3 else "")
+            if step in self.waited:
+                detail += f" ({self.waited.pop(step)})"
             return f"  {mark:<7} {step:<20} {seconds:6.1f}s  {detail}".rstrip()
         return None
 
@@ -78,7 +104,7 @@ class QuietRun:
     def __init__(self, home: Path, instance: Any, run_id: str, interval: float = 0.5) -> None:
         self.log_path = home / "logs" / f"run-{run_id}.log"
         self.instance, self.run_id, self.interval = instance, run_id, interval
-        self.stages = StageLines()
+        self.stages = StageLines(holder=self._holder)
         self._stop = threading.Event()
         self._cursor: str | None = None
         self._thread: threading.Thread | None = None
@@ -112,6 +138,17 @@ class QuietRun:
             for fd in self._saved:
                 os.close(fd)
         self.terminal.close()
+
+    def _holder(self, pool: str) -> str | None:
+        """Which other run's step holds ``pool``'s slot (or has it assigned, about to claim it), from the instance."""
+        try:
+            info = self.instance.event_log_storage.get_concurrency_info(pool)
+        except Exception:  # an instance without pool tables: the line says only what waits
+            return None
+        holders = [(slot.run_id, slot.step_key) for slot in info.claimed_slots]
+        holders += [(step.run_id, step.step_key) for step in info.pending_steps if step.assigned_timestamp is not None]
+        others = list(dict.fromkeys((run, step) for run, step in holders if run != self.run_id))
+        return ", ".join(f"run {run[:8]}, step {step}" for run, step in others) or None
 
     def _drain(self) -> None:
         """Print the lines of the events recorded since the last call (a cursor, not a re-read)."""

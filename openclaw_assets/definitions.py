@@ -9,7 +9,10 @@ import dagster as dg
 from openclaw_assets.compute import definitions as compute_plane
 from openclaw_assets.data import definitions as data_plane
 from openclaw_assets.features import definitions as feature_plane
+from openclaw_assets.kernel.concurrency import sleep_while_blocked
 from openclaw_assets.models import definitions as model_plane
+
+sleep_while_blocked()  # a run waiting for a pool sleeps instead of spinning a core (kernel/concurrency.py)
 
 main_job = dg.define_asset_job(
     "openclaw_main",

@@ -3,8 +3,9 @@
 ``python -m openclaw_assets.docs`` rewrites each block between ``<!-- generated: NAME -->`` and
 ``<!-- end generated: NAME -->`` in README.md; ``--check`` only says whether the README is
 current (exit 1 if not). The tests assert the README equals what this module generates, so
-the tables cannot drift from the asset graph (keys, groups, partitions, descriptions), the
-checks (names, blocking, descriptions) or the Feast views (keys, TTLs, features).
+the tables cannot drift from the asset graph (keys, groups, partitions, descriptions, pools), the
+checks (names, blocking, descriptions), the Feast views (keys, TTLs, features) or the pools' slots
+in ``dagster.yaml``.
 It sits beside the CLI, above every plane, and is imported by nothing in the package.
 """
 
@@ -18,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+DAGSTER_YAML = README.parent / "dagster.yaml"
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S)
 
 
@@ -118,10 +120,26 @@ def gates_table() -> str:
     return _table(["asset", "check", "blocking", "passes when"], rows)
 
 
+def pools_table() -> str:
+    import yaml
+
+    from openclaw_assets.kernel.concurrency import POOLS
+
+    graph = _graph()
+    slots = yaml.safe_load(DAGSTER_YAML.read_text(encoding="utf-8"))["concurrency"]["pools"]["default_limit"]
+    members: dict[str, list[str]] = {pool: [] for pool in POOLS}
+    for key in _asset_order(graph):
+        for pool in sorted(graph.get(key).pools or ()):
+            members.setdefault(pool, []).append(f"`{key.to_user_string()}`")
+    rows = [[f"`{pool}`", str(slots), ", ".join(assets), POOLS.get(pool, "")] for pool, assets in members.items()]
+    return _table(["pool", "slots", "assets", "what it guards"], rows)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "assets": assets_table,
     "feature-views": feature_views_table,
     "gates": gates_table,
+    "pools": pools_table,
 }
 
 

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
 from openclaw_assets.compute.staging import STAGING_CHECKS
+from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 
@@ -41,6 +42,7 @@ class DeploymentConfig(dg.Config):
     group_name="deployment",
     deps=["staging_validation"],
     kinds={"mlflow"},
+    pool=MLFLOW_POOL,
     code_version="compute-1",
     description="Moves `champion` to the validated challenger (or starts an A/B split), appending the change "
     "and its evidence to the deployment history.",

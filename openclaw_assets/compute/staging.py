@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
@@ -110,6 +111,7 @@ def replay(
     group_name="deployment",
     deps=["model_evaluation"],
     kinds={"fastapi", "mlflow"},
+    pool=MLFLOW_POOL,
     code_version="compute-1",
     check_specs=[
         dg.AssetCheckSpec(

@@ -13,6 +13,7 @@ from openclaw_assets.features.repo import FEATURE_SERVICE, FEATURE_TABLES, VIEWS
 from openclaw_assets.features.store import FeastStore
 from openclaw_assets.features.window import TrainingWindow
 from openclaw_assets.kernel.automation import MONTHLY_FRESHNESS, ON_CODE_CHANGE, ON_NEW_DATA, ON_NEW_MONTH
+from openclaw_assets.kernel.concurrency import FEAST_POOL
 from openclaw_assets.kernel.months import format_range, month_bounds
 from openclaw_assets.kernel.outcomes import Outcome
 from openclaw_assets.kernel.partitions import FIRST_MONTH, MONTHS, SINGLE_RUN, partition_months
@@ -68,6 +69,7 @@ def _registry_specs(store) -> dict[str, bytes]:
     deps=FEATURE_TABLES,
     automation_condition=ON_CODE_CHANGE,
     kinds={"feast"},
+    pool=FEAST_POOL,
     code_version=CODE_VERSION,
     description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
 )
@@ -165,6 +167,7 @@ def parity(store, home: Path, view: str, until, sample: int = PARITY_SAMPLE) -> 
     automation_condition=ON_NEW_DATA,
     freshness_policy=MONTHLY_FRESHNESS,
     kinds={"feast"},
+    pool=FEAST_POOL,
     code_version=CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(

@@ -16,6 +16,7 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.features.repo import PROJECT
+from openclaw_assets.kernel.concurrency import exclusive
 from openclaw_assets.kernel.settings import Profile, parse_profile
 from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
@@ -23,6 +24,8 @@ DEFAULT_REGISTRY_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "127.0.0.1:6379"
 REGISTRY_URL_VARIABLE = "OPENCLAW_FEAST_REGISTRY_URL"
 REDIS_URL_VARIABLE = "OPENCLAW_REDIS_URL"
+ATOMIC_REGISTRY_STORE = "openclaw_assets.features.registry_store.AtomicFileRegistryStore"
+"""The embedded profile's registry store: Feast's file store, written by rename."""
 
 
 def feature_store_config(
@@ -45,7 +48,12 @@ def feature_store_config(
         }
         config["online_store"] = {"type": "redis", "connection_string": redis_url}
     else:
-        config["registry"] = {"registry_type": "file", "path": str(feast_dir / "registry.db"), "cache_ttl_seconds": 60}
+        config["registry"] = {
+            "registry_type": "file",
+            "registry_store_type": ATOMIC_REGISTRY_STORE,
+            "path": str(feast_dir / "registry.db"),
+            "cache_ttl_seconds": 60,
+        }
         config["online_store"] = {"type": "sqlite", "path": str(feast_dir / "online.db")}
     return config
 
@@ -84,8 +92,18 @@ class FeastStore(dg.ConfigurableResource):
             self.offline,
         )
 
+    @property
+    def init_lock(self) -> Path:
+        """The file lock every process holds while it opens the store (creating the registry the first time)."""
+        return self.repo_path / ".init.lock"
+
     def open(self):
-        """Write ``feature_store.yaml`` (atomically) and return a ``feast.FeatureStore`` on it."""
+        """Write ``feature_store.yaml`` (atomically) and return a ``feast.FeatureStore`` on it, registry loaded.
+
+        Feast creates the registry when it first loads it and finds none (an empty file, or the
+        SQL registry's tables); a process doing so while another applies could overwrite the
+        applied registry with an empty one. Each process loads it holding the store's ``init_lock``.
+        """
         import yaml
         from feast import FeatureStore
 
@@ -94,9 +112,12 @@ class FeastStore(dg.ConfigurableResource):
         self.repo_path.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(self.config(), sort_keys=True).encode()
         target = self.repo_path / "feature_store.yaml"
-        if not target.exists() or target.read_bytes() != text:
-            write_bytes_atomic(target, text)
-        return FeatureStore(repo_path=str(self.repo_path))
+        with exclusive(self.init_lock):
+            if not target.exists() or target.read_bytes() != text:
+                write_bytes_atomic(target, text)
+            store = FeatureStore(repo_path=str(self.repo_path))
+            store.registry  # noqa: B018 (loads the registry, creating it if there is none)
+        return store
 
 
 FEAST = FeastStore(warehouse=WAREHOUSE)

@@ -18,6 +18,7 @@ from openclaw_assets import __version__
 from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.features.window import TrainingWindow
 from openclaw_assets.kernel.automation import ON_NEW_DATA
+from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -108,6 +109,7 @@ def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
     deps=["training_set"],
     kinds={"lightgbm", "mlflow"},
     automation_condition=ON_NEW_DATA,
+    pool=MLFLOW_POOL,
     code_version="models-1",
     description="A LightGBM delay model trained on the earlier months, registered in MLflow as `challenger`.",
 )
@@ -339,6 +341,7 @@ def _judge(config: GateConfig, found, baseline, champion, champion_version, slic
     deps=["trained_model"],
     kinds={"mlflow"},
     automation_condition=ON_NEW_DATA,
+    pool=MLFLOW_POOL,
     code_version="models-1",
     check_specs=[
         dg.AssetCheckSpec(

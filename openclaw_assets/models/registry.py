@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.kernel.concurrency import exclusive
 from openclaw_assets.kernel.settings import Profile
 from openclaw_assets.kernel.warehouse import WAREHOUSE, Warehouse
 
@@ -65,18 +66,31 @@ class MlflowStore(dg.ConfigurableResource):
             self.artifact_root or (folder / "artifacts").as_uri(),
         )
 
+    @property
+    def init_lock(self) -> Path:
+        """The file lock every process holds while it opens the store (creating its schema the first time)."""
+        return self.root / "mlflow" / ".init.lock"
+
     def client(self):
-        """Point mlflow at this store, make sure the experiment exists, return an MlflowClient."""
+        """Point mlflow at this store, make sure the schema and experiment exist, return an MlflowClient.
+
+        The first process to open a new store creates its schema (MLflow migrates an empty
+        database when its store object is made) and the experiment; two doing it at once break
+        each other (``duplicate column name``, a duplicate experiment), so each holds the store's
+        ``init_lock`` until both exist.
+        """
         import mlflow
         from mlflow.tracking import MlflowClient
 
         tracking, artifacts = self.uris()
         mlflow.set_tracking_uri(tracking)
         mlflow.set_registry_uri(tracking)
-        client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-        if client.get_experiment_by_name(EXPERIMENT) is None:
-            client.create_experiment(EXPERIMENT, artifact_location=artifacts)
-        mlflow.set_experiment(EXPERIMENT)
+        with exclusive(self.init_lock):
+            client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)  # makes the tracking store
+            if client.get_experiment_by_name(EXPERIMENT) is None:
+                client.create_experiment(EXPERIMENT, artifact_location=artifacts)
+            client.search_registered_models(max_results=1)  # makes the registry store, which checks the schema
+            mlflow.set_experiment(EXPERIMENT)
         return client
 
     def version_for(self, alias: str):
