@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -255,10 +256,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[object, Path]:
+def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[subprocess.Popen, Path]:
     """``dagster dev`` (UI and daemon) on this home as a child process in its own session; (process, log file)."""
-    import subprocess
-
     instance_dir = prepare_dagster_home(home)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]

