@@ -149,12 +149,16 @@ def _decision(
     evaluation = _latest(instance, "model_evaluation", None, after)
     if evaluation is not None and str(_value(evaluation, "model_version")) == version:
         states = _checks(instance, "model_evaluation", evaluation_checks, evaluation.run_id)
+        if len(states) < len(evaluation_checks) or "PLANNED" in states.values():
+            return None  # the evaluation's run is still judging
         failed = [name for name, state in states.items() if state != "SUCCEEDED"]
         if failed:
             return f"blocked by {', '.join(failed)}"
     staging = _latest(instance, "staging_validation", None, after)
     if staging is not None and str(_value(staging, "model_version")) == version:
         states = _checks(instance, "staging_validation", staging_checks, staging.run_id)
+        if len(states) < len(staging_checks) or "PLANNED" in states.values():
+            return None
         failed = [name for name, state in states.items() if state != "SUCCEEDED"]
         if failed:
             return f"blocked at staging by {', '.join(failed)}"

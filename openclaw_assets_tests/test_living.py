@@ -144,3 +144,13 @@ def test_a_months_feature_tables_do_not_depend_on_later_months(feature_home: Pat
         with_march = warehouse_file(home, "features", view, "2013-02").read_bytes()
         without = warehouse_file(feature_home, "features", view, "2013-02").read_bytes()
         assert with_march == without, view
+
+
+def test_a_verdict_still_being_judged_is_neither_passed_nor_failed():
+    """The rollout sensor may tick between the evaluation's materialization and its checks (automation runs both)."""
+    from openclaw_assets.compute.evidence import Verdict
+
+    judging = Verdict("model_evaluation", "3", "run", {"quality_floor": "SUCCEEDED", "calibration": "PLANNED"})
+    assert judging.pending and not judging.passed
+    done = Verdict("model_evaluation", "3", "run", {"quality_floor": "SUCCEEDED", "calibration": "FAILED"})
+    assert not done.pending and not done.passed and done.failed() == ["model_evaluation:calibration FAILED"]

@@ -21,6 +21,11 @@ class Verdict:
     checks: dict[str, str]  # check name -> SUCCEEDED / FAILED / NEVER_RAN / OTHER_RUN ...
 
     @property
+    def pending(self) -> bool:
+        """A check of that materialization is still planned: its run has not finished judging."""
+        return any(state == "PLANNED" for state in self.checks.values())
+
+    @property
     def passed(self) -> bool:
         return bool(self.checks) and all(state == "SUCCEEDED" for state in self.checks.values())
 

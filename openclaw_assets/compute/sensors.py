@@ -64,6 +64,8 @@ def rollout_decision(instance: dg.DagsterInstance, mlflow_store: MlflowStore, ha
     evaluation = verdict(instance, "model_evaluation", EVALUATION_CHECKS)
     if evaluation.model_version != version:
         return None, f"v{version} not evaluated yet (latest evaluation judged v{evaluation.model_version})", handled
+    if evaluation.pending:
+        return None, f"v{version} is still being evaluated (run {(evaluation.run_id or '')[:8]})", handled
     if not evaluation.passed:
         return None, f"v{version} failed its gates ({'; '.join(evaluation.failed())}): not promoted", version
     request = dg.RunRequest(
