@@ -243,25 +243,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    home = openclaw_home(args.home)
+def _dagster_dev(home: Path, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``dagster dev`` (UI, daemon, code server) on this code location and home: its argv and environment."""
     instance_dir = prepare_dagster_home(home)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={instance_dir})", flush=True)
-    os.chdir(PROJECT_ROOT)
+    argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
     # the UI's own environment: its code server, daemon and runs resolve this home
-    env = {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
+    return argv, {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    home = openclaw_home(args.home)
+    argv, env = _dagster_dev(home, args.host, args.port)
+    print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
+    os.chdir(PROJECT_ROOT)
     os.execve(argv[0], argv, env)
     return 0  # not reached
 
 
 def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[subprocess.Popen, Path]:
-    """``dagster dev`` (UI and daemon) on this home as a child process in its own session; (process, log file)."""
-    instance_dir = prepare_dagster_home(home)
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    argv = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
-    env = {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
+    """``dagster dev`` as a child process in its own session, output to a log file; (process, log file)."""
+    argv, env = _dagster_dev(home, host, port)
     log = home / "logs" / "dagster-dev.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
