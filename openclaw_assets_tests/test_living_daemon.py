@@ -72,6 +72,7 @@ def _shuffled_labels(home: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
+@pytest.mark.timeout(2400)  # two months' flows through a real daemon: about ten minutes on two busy cores
 def test_a_dropped_month_flows_through_by_itself_and_a_corrected_one_once(tmp_path: Path):
     home = tmp_path / "home"
     home.mkdir()
