@@ -3,6 +3,8 @@
 ``run`` measures the named cases (all by default) and writes ``bench/results/<case>.json``; ``report``
 rewrites the generated blocks of README.md and bench/README.md from those results (full-settings
 runs only, unless ``--include-quick``) and, for a case without one, from ``bench/recorded.json``.
+A case with a block of its own (``gates``) fills it only from a result of its own, never from a
+fallback. ``report CASE ...`` rewrites only those cases' own blocks and bench/README.md's list of cases.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from bench import runner
 
 
 def cases() -> list[runner.Case]:
-    from bench import compute, data, features, models
+    from bench import compute, data, features, gates, models
 
-    return [*data.CASES, *features.CASES, *models.CASES, *compute.CASES]
+    return [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +42,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "report":
         all_cases = list(known.values())
-        runner.rewrite(runner.ROOT / "README.md", runner.performance_block(all_cases, args.include_quick))
+        named = [known[name] for name in args.cases if name in known]
+        if len(named) != len(args.cases) or not all(case.block for case in named):
+            parser.error(f"report takes cases with a block of their own: {[c.name for c in all_cases if c.block]}")
+        if not named:
+            runner.rewrite(runner.ROOT / "README.md", runner.performance_block(all_cases, args.include_quick))
+        for case in named or [c for c in all_cases if c.block]:
+            lines = runner.own_block(case, args.include_quick)
+            if lines is None:
+                print(f"{case.name}: no result to report, its block is left as it is")
+                continue
+            runner.rewrite(runner.ROOT / "README.md", lines, case.block)
         runner.rewrite(runner.ROOT / "bench" / "README.md", runner.cases_block(all_cases))
         print("rewrote the generated blocks of README.md and bench/README.md")
         return 0

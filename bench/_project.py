@@ -13,7 +13,7 @@ from typing import Any
 
 _MODULES = {
     "openclaw_assets.definitions": "defs",
-    "openclaw_assets.cli": "prepare_dagster_home",
+    "openclaw_assets.cli": "prepare_dagster_home split_months",
     "openclaw_assets.data.tables": "landing_file PARTITIONED_TABLES AIRLINES AIRPORTS FLIGHTS WEATHER",
     "openclaw_assets.kernel.paths": "warehouse_file",
     "openclaw_assets.kernel.months": "LOCAL_TZ month_bounds",
@@ -21,10 +21,11 @@ _MODULES = {
     "openclaw_assets.data.contracts": "validate_flights validate_weather validate_reference flights_schema"
     " weather_schema",
     "openclaw_assets.features.store": "FeastStore feature_store_config",
-    "openclaw_assets.features.repo": "FEATURE_SERVICE source_dir",
+    "openclaw_assets.features.repo": "FEATURE_SERVICE VIEW_BY_NAME source_dir",
     "openclaw_assets.features.entities": "ENTITY_KEYS labelled_flights",
-    "openclaw_assets.models.training": "FEATURES LABEL prepare split fit fit_threads",
-    "openclaw_assets.models.assets": "TrainConfig",
+    "openclaw_assets.models.training": "FEATURES BASELINE_FEATURES LABEL prepare split fit fit_threads predict"
+    " month_keys evaluation_figures auc_difference",
+    "openclaw_assets.models.assets": "TrainConfig GateConfig judge",
     "openclaw_assets.models.registry": "MlflowStore",
     "openclaw_assets.kernel.warehouse": "Warehouse",
     "openclaw_assets.kernel.partitions": "register_for_run",

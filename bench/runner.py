@@ -53,6 +53,9 @@ class Case:
     quick: dict[str, Any] = field(default_factory=dict)
     libraries: tuple[str, ...] = ()
     minutes: str = ""
+    block: str = ""
+    """A README block of the case's own (``<!-- {block}:begin -->``), filled with its result's ``markdown``
+    lines; empty: its rows go into the plane's table of the "Performance" block."""
 
 
 # ---------------------------------------------------------------- children
@@ -257,6 +260,7 @@ def performance_block(cases: Sequence[Case], include_quick: bool = False) -> lis
     """Per plane, one table of every case's rows: from ``bench/results`` (full runs), else ``bench/recorded.json``."""
     recorded = json.loads(RECORDED.read_text()) if RECORDED.exists() else {}
     out: list[str] = []
+    cases = [case for case in cases if not case.block]
     for plane in dict.fromkeys(case.plane for case in cases):
         rows, notes, sources = [], [], []
         for case in (c for c in cases if c.plane == plane):
@@ -278,6 +282,18 @@ def performance_block(cases: Sequence[Case], include_quick: bool = False) -> lis
         out += [f"{plane}:", "", *_table(["measure", "ours", "peer", "ours / peer"], rows), ""]
         out += [*(f"{note}\n" for note in notes), f"Source: {'; '.join(sources)}.", ""]
     return out
+
+
+def own_block(case: Case, include_quick: bool = False) -> list[str] | None:
+    """The lines of ``case``'s own README block from its latest result, or None when there is none to report."""
+    path = RESULTS / f"{case.name}.json"
+    result = json.loads(path.read_text()) if path.exists() else None
+    if result is None or (result["quick"] and not include_quick):
+        return None
+    load, when = result["load_average_1m"], result["environment"]["measured_at"][:10]
+    how = "quick settings, " if result["quick"] else ""
+    source = f"Source: `{case.name}` measured {how}{when}, load {load['start']:.1f} to {load['end']:.1f}"
+    return [*result["markdown"], "", f"{source}; `{result['command']}`."]
 
 
 def cases_block(cases: Sequence[Case]) -> list[str]:

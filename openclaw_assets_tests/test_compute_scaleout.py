@@ -15,7 +15,7 @@ import pytest
 
 from openclaw_assets.compute import record
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
-from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, TWO_MONTHS, check_evaluations, run_job
+from openclaw_assets_tests.conftest import FAST_TRAINING, TWO_MONTHS, check_evaluations, run_job
 from openclaw_assets_tests.test_features_scaleout import POSTGRES, _postgres_admin, _require_services
 from openclaw_assets_tests.test_models_scaleout import postgres_database, s3_server  # noqa: F401 (fixtures)
 from openclaw_assets_tests.test_rollout import STAGING, Gateway, failures, flights
@@ -75,9 +75,7 @@ def test_a_challenger_is_staged_promoted_and_served_on_the_scaleout_profile(
     assert feast_servers.dbsize() > 0
     trained = run_job(
         home,
-        run_config={
-            "ops": {"trained_model": {"config": FAST_TRAINING}, "model_evaluation": {"config": ONE_MONTH_GATES}}
-        },
+        run_config={"ops": {"trained_model": {"config": FAST_TRAINING}}},
         selection=["trained_model", "model_evaluation"],
         profile=None,
     )

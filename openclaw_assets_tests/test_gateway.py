@@ -34,7 +34,7 @@ from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models.registry import CHAMPION, MODEL_NAME, MlflowStore
 from openclaw_assets.models.training import FEATURES
-from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, run_job
+from openclaw_assets_tests.conftest import FAST_TRAINING, run_job
 from openclaw_assets_tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cli, pytest.mark.slow]
@@ -101,12 +101,7 @@ def model_home(feature_home: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     assert run_job(home, selection=["feast_registry"]).success
     result = run_job(
         home,
-        run_config={
-            "ops": {
-                "trained_model": {"config": FAST_TRAINING},
-                "model_evaluation": {"config": ONE_MONTH_GATES},
-            }
-        },
+        run_config={"ops": {"trained_model": {"config": FAST_TRAINING}}},
         selection=["trained_model", "model_evaluation"],
     )
     assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

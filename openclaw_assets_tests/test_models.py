@@ -17,7 +17,7 @@ from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models import assets as model_assets
 from openclaw_assets.models import training
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, run_job
+from openclaw_assets_tests.conftest import FAST_TRAINING, check_evaluations, run_job
 
 GATES = model_assets.EVALUATION_CHECKS
 
@@ -26,7 +26,7 @@ def _train_and_evaluate(home: Path, gate_config: dict | None = None, train_confi
     run_config = {
         "ops": {
             "trained_model": {"config": {**FAST_TRAINING, **(train_config or {})}},
-            "model_evaluation": {"config": {**ONE_MONTH_GATES, **(gate_config or {})}},
+            "model_evaluation": {"config": gate_config or {}},
         }
     }
     return run_job(home, run_config=run_config, selection=["trained_model", "model_evaluation"])
@@ -195,19 +195,26 @@ def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
     assert all(gates[f"model_evaluation:{g}"].passed for g in GATES)
 
 
-def test_a_model_trained_on_shuffled_labels_is_stopped(trained_home: Path, tmp_path: Path):
+def test_a_model_trained_on_shuffled_labels_fails_the_default_gates(trained_home: Path, tmp_path: Path):
+    """January's labels permuted, February's real: the default gates, sample-size aware, still stop it."""
     home = tmp_path / "home"
     shutil.copytree(trained_home, home)
     assert run_job(home, selection=["feast_registry"]).success
     path = warehouse_file(home, "features", "training_set", None)
     frame = pd.read_parquet(path)
-    frame["delayed"] = frame["delayed"].sample(frac=1.0, random_state=1).to_numpy()
+    january = (training.month_keys(frame) == "2013-01").to_numpy()
+    frame.loc[january, "delayed"] = frame.loc[january, "delayed"].sample(frac=1.0, random_state=1).to_numpy()
     frame.to_parquet(path, index=False)
     result = _train_and_evaluate(home)
     assert not result.success
     gates = check_evaluations(result)
-    assert not gates[f"model_evaluation:{model_assets.QUALITY_FLOOR}"].passed
-    assert gates[f"model_evaluation:{model_assets.QUALITY_FLOOR}"].metadata["auc"].value < 0.6
+    quality = gates[f"model_evaluation:{model_assets.QUALITY_FLOOR}"]
+    assert not quality.passed and quality.metadata["auc"].value < 0.6
+    # the floor it missed is the default one less its sampling allowance, and says so
+    assert 0.7 < quality.metadata["auc_floor"].value < model_assets.GateConfig().min_auc
+    assert quality.metadata["rows"].value == int((training.month_keys(frame) == "2013-02").sum())
+    assert "floor" in quality.description and "rows" in quality.description
+    assert not gates[f"model_evaluation:{model_assets.SLICE_FLOOR}"].passed
 
 
 def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: Path):
@@ -243,9 +250,121 @@ def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: 
 
 
 def test_a_miscalibrated_model_is_stopped(trained_home: Path):
-    strict = _train_and_evaluate(trained_home, gate_config={"max_calibration_error": 1e-6})
-    assert not check_evaluations(strict)[f"model_evaluation:{model_assets.CALIBRATION}"].passed
+    # a ceiling no model meets, with no allowance for sampling noise
+    strict = _train_and_evaluate(trained_home, gate_config={"max_calibration_error": 1e-6, "z": 0.0})
+    gate = check_evaluations(strict)[f"model_evaluation:{model_assets.CALIBRATION}"]
+    assert not gate.passed and gate.metadata["ceiling"].value == 1e-6
     assert not strict.success
+
+
+def test_the_default_gates_pass_a_one_month_holdout_from_a_short_window(trained_home: Path, tmp_path: Path):
+    """``TrainConfig``'s own model on January alone, held out on February: what a first short run trains.
+
+    Its calibration error is over the fixed 0.03 (February's rows are one month of days); the ceiling
+    widens by the error's standard error on those days, and every gate passes.
+    """
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    assert run_job(home, selection=["feast_registry"]).success
+    months = {"train_months": FAST_TRAINING["train_months"], "holdout_months": FAST_TRAINING["holdout_months"]}
+    result = run_job(
+        home,
+        run_config={"ops": {"trained_model": {"config": months}}},
+        selection=[
+            "trained_model",
+            "model_evaluation",
+        ],
+    )
+    gates = check_evaluations(result)
+    assert all(gates[f"model_evaluation:{g}"].passed for g in GATES), {k: v.description for k, v in gates.items()}
+    assert result.success
+    calibration = gates[f"model_evaluation:{model_assets.CALIBRATION}"].metadata
+    default = model_assets.GateConfig()
+    assert calibration["calibration_error"].value > default.max_calibration_error  # the fixed number would fail it
+    assert calibration["ceiling"].value == pytest.approx(
+        default.max_calibration_error + default.z * calibration["calibration_se"].value
+    )
+    assert calibration["days"].value == 28 and calibration["rows"].value > 20_000
+    description = gates[f"model_evaluation:{model_assets.CALIBRATION}"].description
+    assert "ceiling" in description and "28 days" in description
+
+
+def _figures(auc=0.8, auc_se=0.004, lift=0.15, lift_se=0.005, ece=0.05, ece_se=0.01, slice_auc=0.58):
+    found = {"auc": auc, "auc_se": auc_se, "calibration_error": ece, "calibration_se": ece_se, "rows": 25_000.0}
+    baseline = {"auc": auc - lift, "lift": lift, "lift_se": lift_se}
+    champion = {"auc": auc + 0.008, "difference": -0.008, "difference_se": 0.002}
+    slices = pd.DataFrame(
+        [{"slice": "carrier=AA", "rows": 900, "auc": slice_auc, "auc_se": 0.02, "calibration_error": 0.05}]
+    )
+    return found | {"days": 30.0}, baseline, champion, slices
+
+
+def test_each_threshold_widens_with_the_standard_error_of_its_figure():
+    def verdicts(config: dict, **figures) -> dict[str, bool]:
+        found, baseline, champion, slices = _figures(**figures)
+        judged = model_assets.judge(
+            model_assets.GateConfig(**config), found, baseline, champion, "v1", slices, (True, "")
+        )
+        return {name: outcome.passed for name, outcome in judged.items()}
+
+    # within z standard errors of each threshold: passes; the same figures as fixed numbers: fail
+    assert all(verdicts({}).values())
+    fixed = verdicts({"z": 0.0})
+    assert not fixed[model_assets.CALIBRATION] and not fixed[model_assets.SLICE_FLOOR]
+    assert not fixed[model_assets.NO_REGRESSION]
+    # measured ten times more precisely, the same calibration error is past its ceiling
+    assert not verdicts({}, ece_se=0.001)[model_assets.CALIBRATION]
+    assert not verdicts({}, slice_auc=0.5)[model_assets.SLICE_FLOOR]
+    assert verdicts({}, auc=0.71)[model_assets.QUALITY_FLOOR]  # 0.72 - 3 x 0.004
+    assert not verdicts({}, auc=0.70)[model_assets.QUALITY_FLOOR]
+    assert not verdicts({}, lift=0.09)[model_assets.QUALITY_FLOOR]  # the gain over the baseline is too small
+    found, baseline, champion, slices = _figures()
+    summary = model_assets.judge(model_assets.GateConfig(), found, baseline, champion, "v1", slices, (True, ""))
+    assert "ceiling 0.0600 = 0.03 + 3 x 0.0100" in summary[model_assets.CALIBRATION].summary
+    assert "25,000 flights on 30 days" in summary[model_assets.CALIBRATION].summary
+
+
+def test_the_calibration_standard_error_counts_days_not_flights():
+    rng = np.random.default_rng(3)
+    days = np.repeat(np.arange(30), 1000)
+    scores = rng.uniform(0.05, 0.45, len(days))
+    independent = (rng.random(len(days)) < scores).astype(int)
+    # without clusters it is the binomial one: sum over bins of n_bin / n * sqrt(p (1 - p) / n_bin)
+    bins = np.searchsorted(np.linspace(0, 1, training.CALIBRATION_BINS + 1)[1:-1], scores)
+    binomial = sum(
+        (bins == b).mean() * np.sqrt(scores[bins == b].mean() * (1 - scores[bins == b].mean()) / (bins == b).sum())
+        for b in np.unique(bins)
+    )
+    iid = training.calibration_standard_error(independent, scores)
+    assert iid == pytest.approx(binomial, rel=0.05)
+    assert training.calibration_standard_error(independent, scores, days) == pytest.approx(iid, rel=0.25)
+    # a day's flights delayed together: a stormy day shifts every bin at once
+    shift = np.repeat(rng.normal(0, 0.08, 30), 1000)
+    together = (rng.random(len(days)) < np.clip(scores + shift, 0, 1)).astype(int)
+    clustered = training.calibration_standard_error(together, scores, days)
+    assert clustered > 2 * training.calibration_standard_error(together, scores)
+
+
+def test_auc_standard_errors():
+    # Hanley and McNeil (1982): AUC 0.8 on 100 positives and 100 negatives
+    assert training.auc_standard_error(0.8, 100, 100) == pytest.approx(0.0314, abs=1e-4)
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    labels = (rng.random(4000) < 0.25).astype(int)
+    signal = labels + rng.normal(0, 1.2, len(labels))
+    a, b = signal + rng.normal(0, 0.3, len(labels)), signal + rng.normal(0, 0.3, len(labels))
+    difference, se = training.auc_difference(labels, a, b)
+    assert difference == pytest.approx(roc_auc_score(labels, a) - roc_auc_score(labels, b), abs=1e-12)
+    # paired: far smaller than either AUC's own standard error, and what resampling the rows gives
+    resampled = []
+    for _ in range(300):
+        rows = rng.integers(0, len(labels), len(labels))
+        resampled.append(roc_auc_score(labels[rows], a[rows]) - roc_auc_score(labels[rows], b[rows]))
+    assert se == pytest.approx(np.std(resampled), rel=0.2)
+    positives = int(labels.sum())
+    assert se < 0.5 * training.auc_standard_error(roc_auc_score(labels, a), positives, len(labels) - positives)
+    assert training.auc_difference(labels, a, a) == (0.0, 0.0)
 
 
 def test_a_training_set_whose_gates_failed_stops_the_model(trained_home: Path, tmp_path: Path):
@@ -272,7 +391,6 @@ def test_a_training_set_whose_gates_failed_stops_the_model(trained_home: Path, t
 def test_evaluation_alone_has_no_version_of_its_own_run_and_says_so(trained_home: Path):
     result = run_job(
         trained_home,
-        run_config={"ops": {"model_evaluation": {"config": ONE_MONTH_GATES}}},
         selection=["model_evaluation"],
     )
     assert not result.success
@@ -313,12 +431,7 @@ def test_evaluation_judges_its_own_runs_version_when_another_run_trains_meanwhil
         .resolve_job_def("raced")
         .execute_in_process(
             instance=instance,
-            run_config={
-                "ops": {
-                    "trained_model": {"config": {**FAST_TRAINING, "seed": 12}},
-                    "model_evaluation": {"config": ONE_MONTH_GATES},
-                }
-            },
+            run_config={"ops": {"trained_model": {"config": {**FAST_TRAINING, "seed": 12}}}},
             resources={
                 "warehouse": warehouse,
                 "feast": FeastStore(warehouse=warehouse),

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
-from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, in_ci, run_job
+from openclaw_assets_tests.conftest import FAST_TRAINING, check_evaluations, in_ci, run_job
 from openclaw_assets_tests.waiting import wait_until
 
 pytestmark = pytest.mark.scaleout
@@ -100,9 +100,7 @@ def test_models_on_postgres_and_s3(
 
     result = run_job(
         home,
-        run_config={
-            "ops": {"trained_model": {"config": FAST_TRAINING}, "model_evaluation": {"config": ONE_MONTH_GATES}}
-        },
+        run_config={"ops": {"trained_model": {"config": FAST_TRAINING}}},
         selection=["trained_model", "model_evaluation"],
         profile=None,
     )

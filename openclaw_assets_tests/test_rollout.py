@@ -30,7 +30,7 @@ from openclaw_assets.compute.staging import flight_bodies
 from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
-from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES, check_evaluations, run_job
+from openclaw_assets_tests.conftest import FAST_TRAINING, check_evaluations, run_job
 from openclaw_assets_tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -44,12 +44,7 @@ STAGING = {"warmup_requests": 5, "single_requests": 40, "batch_requests": 2, "p9
 
 def train(home: Path, **params) -> tuple[dg.ExecuteInProcessResult, str]:
     """Train and evaluate a challenger; the run and the version it registered."""
-    run_config = {
-        "ops": {
-            "trained_model": {"config": {**FAST_TRAINING, **params}},
-            "model_evaluation": {"config": ONE_MONTH_GATES},
-        }
-    }
+    run_config = {"ops": {"trained_model": {"config": {**FAST_TRAINING, **params}}}}
     result = run_job(home, run_config=run_config, selection=["trained_model", "model_evaluation"])
     trained = result.asset_materializations_for_node("trained_model")
     assert trained, failures(result)

@@ -218,7 +218,7 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
     from openclaw_assets.compute import record
     from openclaw_assets.compute.gateway import server
     from openclaw_assets.models.registry import CHAMPION, MlflowStore
-    from openclaw_assets_tests.conftest import FAST_TRAINING, ONE_MONTH_GATES
+    from openclaw_assets_tests.conftest import FAST_TRAINING
     from openclaw_assets_tests.test_rollout import _register_broken_version, flights
 
     home = tmp_path / "home"
@@ -230,7 +230,7 @@ def test_the_daemon_rolls_out_a_gated_challenger_and_rolls_back_a_failing_champi
     _materialize(
         env,
         "trained_model,model_evaluation",
-        {"ops": {"trained_model": {"config": FAST_TRAINING}, "model_evaluation": {"config": ONE_MONTH_GATES}}},
+        {"ops": {"trained_model": {"config": FAST_TRAINING}}},
     )
     store = MlflowStore.at(home, "embedded")
     assert store.version_for(CHAMPION) is None

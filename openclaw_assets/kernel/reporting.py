@@ -73,5 +73,5 @@ def check_results(
             passed=not failed,
             metadata=metadata,
             severity=severity,
-            description="; ".join(lines),
+            description=outcomes[None].summary if list(outcomes) == [None] else "\n".join(lines),
         )

@@ -78,13 +78,46 @@ class TrainConfig(dg.Config):
 
 
 class GateConfig(dg.Config):
-    """Thresholds of the model gates."""
+    """Thresholds of the model gates, each widened by the sampling error of the figure it judges.
 
-    min_auc: float = Field(default=0.72, description="Holdout AUC floor; the model must also beat the raw baseline.")
-    regression_tolerance: float = Field(default=0.005, ge=0, description="Largest AUC drop allowed vs champion.")
-    min_slice_auc: float = Field(default=0.6, description="AUC floor for every carrier, origin and month slice.")
+    A gate fails only when its figure is past its threshold by more than ``z`` standard errors of that
+    figure on this holdout: the thresholds are what a holdout measured without error would have to meet,
+    and the same ones judge a one-month holdout and a two-month one. Every check reports the threshold it
+    applied, the standard error and the sample behind it.
+    """
+
+    min_auc: float = Field(
+        default=0.72, description="Holdout AUC floor, lowered by z standard errors of the AUC (Hanley-McNeil)."
+    )
+    min_baseline_lift: float = Field(
+        default=0.12,
+        description="AUC the model must gain over the raw-columns baseline on the same rows, lowered by z paired "
+        "(DeLong) standard errors of that gain.",
+    )
+    regression_tolerance: float = Field(
+        default=0.005,
+        ge=0,
+        description="Largest AUC drop allowed vs champion on the same rows, widened by z paired (DeLong) standard "
+        "errors of the difference.",
+    )
+    min_slice_auc: float = Field(
+        default=0.6,
+        description="AUC floor for every carrier, origin and month slice, lowered by z standard errors of the "
+        "slice's AUC.",
+    )
     min_slice_rows: int = Field(default=500, ge=10, description="Slices with fewer rows are not gated.")
-    max_calibration_error: float = Field(default=0.03, gt=0, description="Expected calibration error ceiling.")
+    max_calibration_error: float = Field(
+        default=0.03,
+        gt=0,
+        description="Expected calibration error ceiling, raised by z standard errors of it, flights clustered by "
+        "local day (one day's delays move together).",
+    )
+    z: float = Field(
+        default=3.0,
+        ge=0,
+        description="Standard errors of sampling noise each threshold allows; 0 applies the thresholds as fixed "
+        "numbers.",
+    )
 
 
 def _training_frame(warehouse: Warehouse):
@@ -302,35 +335,104 @@ def _plot_calibration(labels, scores, path) -> None:
     plt.close(figure)
 
 
-def _judge(config: GateConfig, found, baseline, champion, champion_version, slices, gates) -> dict:
-    """The gates' outcomes from the figures (a pure function of them)."""
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _slice_outcome(config: GateConfig, slices):
+    """Every slice's AUC against its own floor: ``min_slice_auc`` less z of that slice's standard errors."""
     from openclaw_assets.kernel.outcomes import Outcome
 
-    worst = slices.sort_values("auc").head(1)
+    if not len(slices):
+        return Outcome(False, "no slice has enough rows", {"slices": 0, "min_slice_auc": float("nan")})
+    z = config.z
+    floors = config.min_slice_auc - z * slices["auc_se"]
+    below = int((slices["auc"] < floors).sum())
+    worst = slices.assign(floor=floors).loc[(slices["auc"] - floors).idxmin()]
+    return Outcome(
+        below == 0,
+        f"{below} of {len(slices)} slices below their floors; closest: {worst['slice']} AUC {worst['auc']:.4f} on "
+        f"{int(worst['rows']):,} rows (floor {worst['floor']:.4f} = {config.min_slice_auc} - {z:g} x "
+        f"{worst['auc_se']:.4f})",
+        {
+            "slices": len(slices),
+            "slices_below": below,
+            "min_slice_auc": float(slices["auc"].min()),
+            "worst_slice": str(worst["slice"]),
+            "worst_slice_auc": float(worst["auc"]),
+            "worst_slice_rows": int(worst["rows"]),
+            "worst_slice_auc_se": float(worst["auc_se"]),
+            "worst_slice_floor": float(worst["floor"]),
+            "z": z,
+        },
+    )
+
+
+def judge(config: GateConfig, found, baseline, champion, champion_name, slices, gates) -> dict:
+    """The gates' outcomes from the figures (a pure function of them: ``training.evaluation_figures``'s).
+
+    Each threshold moves by ``config.z`` standard errors of the figure it judges, towards passing: a
+    figure fails only when it is past the threshold by more than sampling noise on this holdout.
+    """
+    from openclaw_assets.kernel.outcomes import Outcome
+
+    z, rows, days = config.z, int(found["rows"]), int(found["days"])
+    auc_floor = config.min_auc - z * found["auc_se"]
+    lift_floor = config.min_baseline_lift - z * baseline["lift_se"]
+    quality = found["auc"] >= auc_floor and baseline["lift"] >= lift_floor
+    allowed_drop = float("nan")
+    if champion is not None:
+        allowed_drop = config.regression_tolerance + z * champion["difference_se"]
+    ceiling = config.max_calibration_error + z * found["calibration_se"]
+    sample = {"rows": rows, "days": days, "z": z}
     return {
         QUALITY_FLOOR: Outcome(
-            found["auc"] >= config.min_auc and found["auc"] > baseline["auc"],
-            f"AUC {found['auc']:.4f} (floor {config.min_auc}, raw baseline {baseline['auc']:.4f})",
-            {"auc": found["auc"], "baseline_auc": baseline["auc"], "min_auc": config.min_auc},
+            bool(quality),
+            f"AUC {found['auc']:.4f} (floor {auc_floor:.4f} = {config.min_auc} - {z:g} x {found['auc_se']:.4f} on "
+            f"{rows:,} rows); gain over the raw baseline's {baseline['auc']:.4f} {_signed(baseline['lift'])} "
+            f"(floor {lift_floor:.4f} = {config.min_baseline_lift} - {z:g} x {baseline['lift_se']:.4f})",
+            {
+                "auc": found["auc"],
+                "auc_se": found["auc_se"],
+                "auc_floor": auc_floor,
+                "min_auc": config.min_auc,
+                "baseline_auc": baseline["auc"],
+                "baseline_lift": baseline["lift"],
+                "baseline_lift_se": baseline["lift_se"],
+                "baseline_lift_floor": lift_floor,
+                "min_baseline_lift": config.min_baseline_lift,
+                **sample,
+            },
         ),
         NO_REGRESSION: Outcome(
-            champion is None or found["auc"] >= champion["auc"] - config.regression_tolerance,
+            champion is None or champion["difference"] >= -allowed_drop,
             "no champion yet"
             if champion is None
-            else f"AUC {found['auc']:.4f} vs champion v{champion_version} {champion['auc']:.4f}",
-            {"champion_auc": champion["auc"] if champion else float("nan"), "tolerance": config.regression_tolerance},
+            else f"AUC {found['auc']:.4f} vs champion {champion_name} {champion['auc']:.4f}: "
+            f"{_signed(champion['difference'])} (largest drop allowed {allowed_drop:.4f} = "
+            f"{config.regression_tolerance} + {z:g} x {champion['difference_se']:.4f} on {rows:,} rows)",
+            {
+                "champion_auc": champion["auc"] if champion else float("nan"),
+                "difference": champion["difference"] if champion else float("nan"),
+                "difference_se": champion["difference_se"] if champion else float("nan"),
+                "allowed_drop": allowed_drop,
+                "tolerance": config.regression_tolerance,
+                **sample,
+            },
         ),
-        SLICE_FLOOR: Outcome(
-            bool(len(slices)) and float(slices["auc"].min()) >= config.min_slice_auc,
-            f"worst slice {worst.iloc[0]['slice']} AUC {worst.iloc[0]['auc']:.4f} (floor {config.min_slice_auc})"
-            if len(slices)
-            else "no slice has enough rows",
-            {"slices": len(slices), "min_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan")},
-        ),
+        SLICE_FLOOR: _slice_outcome(config, slices),
         CALIBRATION: Outcome(
-            found["calibration_error"] <= config.max_calibration_error,
-            f"expected calibration error {found['calibration_error']:.4f} (ceiling {config.max_calibration_error})",
-            {"calibration_error": found["calibration_error"]},
+            found["calibration_error"] <= ceiling,
+            f"expected calibration error {found['calibration_error']:.4f} (ceiling {ceiling:.4f} = "
+            f"{config.max_calibration_error} + {z:g} x {found['calibration_se']:.4f}, its standard error over "
+            f"{rows:,} flights on {days} days)",
+            {
+                "calibration_error": found["calibration_error"],
+                "calibration_se": found["calibration_se"],
+                "ceiling": ceiling,
+                "max_calibration_error": config.max_calibration_error,
+                **sample,
+            },
         ),
         TRAINING_DATA_GATES: Outcome(gates[0], gates[1], {}),
     }
@@ -348,25 +450,25 @@ def _judge(config: GateConfig, found, baseline, champion, champion_version, slic
             QUALITY_FLOOR,
             asset="model_evaluation",
             blocking=True,
-            description="Holdout AUC above the floor and above the raw-columns baseline.",
+            description="Holdout AUC and its gain over the raw-columns baseline above their floors, less noise.",
         ),
         dg.AssetCheckSpec(
             NO_REGRESSION,
             asset="model_evaluation",
             blocking=True,
-            description="No worse than the current champion on the same rows, within tolerance.",
+            description="No worse than the current champion on the same rows, within tolerance and sampling noise.",
         ),
         dg.AssetCheckSpec(
             SLICE_FLOOR,
             asset="model_evaluation",
             blocking=True,
-            description="No carrier, origin or month slice below the AUC floor.",
+            description="No carrier, origin or month slice below the AUC floor less its sampling noise.",
         ),
         dg.AssetCheckSpec(
             CALIBRATION,
             asset="model_evaluation",
             blocking=True,
-            description="Expected calibration error under the ceiling.",
+            description="Expected calibration error under the ceiling plus its sampling noise over the holdout's days.",
         ),
         dg.AssetCheckSpec(
             TRAINING_DATA_GATES,
@@ -410,21 +512,20 @@ def model_evaluation(
     labels = holdout[training.LABEL].to_numpy()
     scored = challenger.predict(holdout[training.FEATURES])
     scores = scored["probability"].to_numpy()
-    found = training.metrics(labels, scores)
     out_of_range = float((scored["out_of_range"] != "").mean())
-
-    base_prepared = training.prepare(train, training.BASELINE_FEATURES)
-    base_model = training.fit(train, base_prepared, {"n_estimators": 200}, int(trained["seed"]))
-    baseline = training.metrics(labels, training.predict(base_model, base_prepared, holdout))
+    baseline_scores = training.baseline_scores(train, holdout, int(trained["seed"]))
 
     champion_version = mlflow_store.version_for(CHAMPION)
-    champion = None
+    champion_scores = None
     if champion_version is not None and str(champion_version.version) != version:
         champion_model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-        champion = training.metrics(labels, champion_model.predict(holdout[training.FEATURES])["probability"])
-    slices = training.slice_metrics(holdout, scores, config.min_slice_rows)
+        champion_scores = champion_model.predict(holdout[training.FEATURES])["probability"].to_numpy()
+    found, baseline, champion, slices = training.evaluation_figures(
+        holdout, scores, baseline_scores, champion_scores, config.min_slice_rows
+    )
     gates = training_set_gates(context.instance, tags["training_set_sha256"])
-    outcomes = _judge(config, found, baseline, champion, champion_version.version if champion else None, slices, gates)
+    champion_name = f"v{champion_version.version}" if champion else None
+    outcomes = judge(config, found, baseline, champion, champion_name, slices, gates)
 
     plot = warehouse.root / "mlflow" / "evaluations" / f"v{version}-calibration.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
@@ -446,10 +547,13 @@ def model_evaluation(
             "baseline_auc": float(baseline["auc"]),
             "champion_auc": float(champion["auc"]) if champion else float("nan"),
             "calibration_error": float(found["calibration_error"]),
+            "calibration_se": float(found["calibration_se"]),
+            "holdout_rows": int(found["rows"]),
+            "holdout_days": int(found["days"]),
             "worst_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan"),
             "out_of_range_share": out_of_range,
             "comparison": table([{"model": label, **{k: float(m[k]) for k in figures}} for label, m in compared]),
-            "slices": table(slices.to_dict("records"), ["slice", "rows", "auc", "calibration_error"]),
+            "slices": table(slices.to_dict("records"), training.SLICE_COLUMNS),
             "calibration_plot": dg.MetadataValue.path(str(plot)),
         }
     )

@@ -146,6 +146,70 @@ def expected_calibration_error(labels, scores, bins: int = CALIBRATION_BINS) -> 
     return float(np.sum(shares * np.abs(observed - predicted)))
 
 
+def calibration_standard_error(labels, scores, clusters=None, bins: int = CALIBRATION_BINS) -> float:
+    """How far the calibration error can move by sampling alone: its bins' standard errors, weighted as it weighs them.
+
+    Each bin's gap is its rows' mean of ``label - score``; its standard error is that mean's, cluster-robust
+    over ``clusters`` (one key per row: flights of one local day move together, as a storm delays hundreds
+    of them at once), from the residuals centred on the bin's own gap. Without clusters every row is its own,
+    and a bin's standard error is about ``sqrt(p (1 - p) / n_bin)``. The result is
+    ``sum(n_bin / n * se_bin)``: the calibration error a model off by nothing but sampling would show at
+    about ``sqrt(2 / pi)`` times it.
+    """
+    import numpy as np
+    import pandas as pd
+
+    labels = np.asarray(labels, dtype="float64")
+    scores = np.asarray(scores, dtype="float64")
+    if not len(scores):
+        return float("nan")
+    in_bin = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], scores)  # binned as calibration_curve bins
+    residuals = labels - scores
+    keys = np.arange(len(scores)) if clusters is None else np.asarray(clusters)
+    frame = pd.DataFrame({"bin": in_bin, "key": keys, "residual": residuals})
+    frame["centred"] = frame["residual"] - frame.groupby("bin")["residual"].transform("mean")
+    per_cluster = frame.groupby(["bin", "key"], sort=False)["centred"].sum()
+    spread = np.sqrt((per_cluster**2).groupby(level="bin").sum())  # sqrt(sum over clusters of their sums squared)
+    return float(spread.sum() / len(scores))  # sum(n_bin / n * spread_bin / n_bin)
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of an AUC measured on ``positives`` and ``negatives`` rows."""
+    import math
+
+    if positives < 1 or negatives < 1 or math.isnan(auc):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    return math.sqrt(max(variance, 0.0) / (positives * negatives))
+
+
+def auc_difference(labels, scores, other) -> tuple[float, float]:
+    """``AUC(scores) - AUC(other)`` on the same rows, and DeLong's (1988) standard error of that difference.
+
+    Both models score the same flights, so their AUCs move together: the paired standard error is far
+    smaller than either AUC's own.
+    """
+    import numpy as np
+    from scipy.stats import rankdata
+
+    positive = np.asarray(labels).astype(bool)
+    m, n = int(positive.sum()), int((~positive).sum())
+    if m < 2 or n < 2:
+        return float("nan"), float("nan")
+    placements = []
+    for values in (np.asarray(scores, dtype="float64"), np.asarray(other, dtype="float64")):
+        ranks = rankdata(values)
+        # each positive's share of negatives scored below it (ties count half), and each negative's of positives above
+        v10 = (ranks[positive] - rankdata(values[positive])) / n
+        v01 = 1.0 - (ranks[~positive] - rankdata(values[~positive])) / m
+        placements.append((v10, v01))
+    (a10, a01), (b10, b01) = placements
+    difference = float(a10.mean() - b10.mean())
+    variance = np.var(a10 - b10, ddof=1) / m + np.var(a01 - b01, ddof=1) / n
+    return difference, float(np.sqrt(max(variance, 0.0)))
+
+
 def metrics(labels, scores) -> dict[str, float]:
     import numpy as np
     from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
@@ -163,6 +227,41 @@ def metrics(labels, scores) -> dict[str, float]:
     }
 
 
+def baseline_scores(train: pd.DataFrame, holdout: pd.DataFrame, seed: int):
+    """The raw-columns baseline: LightGBM on the schedule alone, fit on ``train``, scoring ``holdout``."""
+    prepared = prepare(train, BASELINE_FEATURES)
+    return predict(fit(train, prepared, {"n_estimators": 200}, seed), prepared, holdout)
+
+
+def evaluation_figures(holdout: pd.DataFrame, scores, baseline, champion=None, min_slice_rows: int = 500):
+    """What the evaluation gates judge, each figure with its standard error on this holdout.
+
+    ``scores``, ``baseline`` and ``champion`` are the three models' probabilities for the holdout's rows
+    (``champion`` None when there is none). Returns the challenger's metrics with ``auc_se`` (Hanley-McNeil),
+    ``calibration_se`` (flights clustered by local day) and ``days``; the baseline's metrics with the
+    challenger's ``lift`` over it and its paired (DeLong) ``lift_se``; the champion's with ``difference``
+    and ``difference_se`` likewise (or None); and the slice table.
+    """
+    import numpy as np
+
+    labels = holdout[LABEL].to_numpy()
+    found = metrics(labels, scores)
+    positives = int(np.sum(labels))
+    days = day_keys(holdout).to_numpy()
+    found |= {
+        "auc_se": auc_standard_error(found["auc"], positives, len(labels) - positives),
+        "calibration_se": calibration_standard_error(labels, scores, days),
+        "days": float(len(np.unique(days))),
+    }
+    base = metrics(labels, baseline)
+    base["lift"], base["lift_se"] = auc_difference(labels, scores, baseline)
+    against = None
+    if champion is not None:
+        against = metrics(labels, champion)
+        against["difference"], against["difference_se"] = auc_difference(labels, scores, champion)
+    return found, base, against, slice_metrics(holdout, scores, min_slice_rows)
+
+
 def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
     """AUC and calibration per carrier, origin and month, for slices with enough rows."""
     import pandas as pd
@@ -174,15 +273,20 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
             if len(group) < min_rows or group[LABEL].nunique() < 2:
                 continue
             found = metrics(group[LABEL], group["score"])
+            positives = int(group[LABEL].sum())
             rows.append(
                 {
                     "slice": f"{column}={value}",
                     "rows": len(group),
                     "auc": found["auc"],
+                    "auc_se": auc_standard_error(found["auc"], positives, len(group) - positives),
                     "calibration_error": found["calibration_error"],
                 }
             )
-    return pd.DataFrame(rows, columns=["slice", "rows", "auc", "calibration_error"])
+    return pd.DataFrame(rows, columns=SLICE_COLUMNS)
+
+
+SLICE_COLUMNS = ["slice", "rows", "auc", "auc_se", "calibration_error"]
 
 
 def month_keys(frame: pd.DataFrame) -> pd.Series:
@@ -195,6 +299,16 @@ def month_keys(frame: pd.DataFrame) -> pd.Series:
     local = times.dt.tz_convert(LOCAL_TZ)
     number = local.dt.year * 100 + local.dt.month
     return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})
+
+
+def day_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each flight's local day (``YYYY-MM-DD`` in New York): the clusters its delays come in."""
+    import pandas as pd
+
+    times = pd.to_datetime(frame["event_timestamp"])
+    if times.dt.tz is None:
+        times = times.dt.tz_localize("UTC")
+    return times.dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%d")
 
 
 def split(frame: pd.DataFrame, months: list[str]) -> pd.DataFrame:
