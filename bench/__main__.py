@@ -17,9 +17,9 @@ from bench import runner
 
 
 def cases() -> list[runner.Case]:
-    from bench import compute, data, features, gates, models
+    from bench import compute, data, features, gates, living, models
 
-    return [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES]
+    return [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES, *living.CASES]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ _MODULES = {
     "openclaw_assets.cli": "prepare_dagster_home split_months",
     "openclaw_assets.data.tables": "landing_file PARTITIONED_TABLES AIRLINES AIRPORTS FLIGHTS WEATHER",
     "openclaw_assets.kernel.paths": "warehouse_file",
-    "openclaw_assets.kernel.months": "LOCAL_TZ month_bounds",
+    "openclaw_assets.kernel.months": "LOCAL_TZ month_bounds shift",
     "openclaw_assets.data.landing": "read_drop",
     "openclaw_assets.data.contracts": "validate_flights validate_weather validate_reference flights_schema"
     " weather_schema",
@@ -28,9 +28,12 @@ _MODULES = {
     "openclaw_assets.models.assets": "TrainConfig GateConfig judge",
     "openclaw_assets.models.registry": "MlflowStore",
     "openclaw_assets.kernel.warehouse": "Warehouse",
-    "openclaw_assets.kernel.partitions": "register_for_run",
+    "openclaw_assets.kernel.partitions": "register_for_run months_of",
     "openclaw_assets.compute.batch": "scoring_rows TABLE",
     "openclaw_assets.compute.gateway.server": "exit_with_parent",
+    "openclaw_assets.data.seed": "seed source_months",
+    "openclaw_assets.features.checks": "ONLINE_FRESHNESS",
+    "openclaw_assets.replay": "MonthStory observe shift_years_for",
 }
 _NAMES = {name: module for module, names in _MODULES.items() for name in names.split()}
 
