@@ -6,10 +6,11 @@ default) runs in its own process group while children drop months into the landi
 instance what became of them. Every clock on the daemon's side is a timestamp the instance recorded (sensor ticks, run
 events, materializations, check evaluations); children poll for conditions and never sleep in their place.
 
-Before each drop the instance must be idle: no run queued or in progress, and every sensor that runs by default has
-evaluated since the last run ended without requesting one. A drop is two files (flights and weather) written to a
-scratch folder first and renamed into the landing zone, so it appears at once; it lands at a random phase (uniform over
-the landing sensor's interval) after the instance went idle, since idleness is itself noticed on a sensor's tick.
+Before each drop the instance must be idle: no run queued or in progress, no backfill in progress, and every sensor
+that runs by default has finished a tick since the last run ended that requested nothing. A drop is two files (flights
+and weather) written to a scratch folder first and renamed into the landing zone, so it appears at once; it lands at a
+random phase (uniform over the landing sensor's interval) after the instance went idle, since idleness is itself
+noticed on a sensor's tick.
 """
 
 from __future__ import annotations
@@ -522,7 +523,7 @@ def _rows(base: str, months: list[str], seed_s: float, run_s: float, drops: list
         )
     notes.append(_chain_note(month))
     stalled = [d["month"] for d in drops if not d["story_complete"]]
-    overlapping = [d["month"] for d in drops if d["busy_at_drop"]]
+    overlapping = {d["month"]: ", ".join(_label(r) for r in d["busy_at_drop"]) for d in drops if d["busy_at_drop"]}
     doubles = {d["month"]: _repeated(d) for d in drops}
     doubles = {m: found for m, found in doubles.items() if found}
     failed = [(d["month"], _label(r)) for d in drops for r in d["runs"] if _broken(r)]
@@ -532,7 +533,7 @@ def _rows(base: str, months: list[str], seed_s: float, run_s: float, drops: list
             + "; ".join(
                 [
                     *(f"{m}'s story was not complete once the daemon went idle" for m in stalled),
-                    *(f"a run was in progress when {m} was dropped" for m in overlapping),
+                    *(f"a run of {what} was in progress when {m} was dropped" for m, what in overlapping.items()),
                     *(f"{m} materialized {found} more than once" for m, found in doubles.items()),
                     *(f"after {m}, a run of {what}" for m, what in failed),
                 ]
@@ -576,7 +577,9 @@ def _label(run: dict[str, Any]) -> str:
         what = " + ".join((["feature tables"] if len(assets) < len(run["assets"]) else []) + assets)
     if run.get("backfill"):
         what += f" for {run['partition'] or 'a range'} (a backfill)"
-    if run["status"] != "SUCCESS":
+    if run.get("gates_only"):
+        what += f" (stopped by its gates: {run['failure']})"
+    elif run["status"] in ("FAILURE", "CANCELED"):
         what += f" ({run['status'].lower()}{': ' + run['failure'] if run.get('failure') else ''})"
     return what
 
@@ -608,6 +611,6 @@ CASES = [
         full={"base": YEAR, "latency_drops": 5, "timeout_s": 1800.0, "settle_timeout_s": 1800.0},
         quick={"base": "2013-01:2013-03", "latency_drops": 2},
         libraries=("feast", "mlflow", "lightgbm"),
-        minutes="",
+        minutes="30 to 35 (the full-year run, then six months dropped one at a time, each followed until idle)",
     ),
 ]
