@@ -9,7 +9,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,7 +24,21 @@ from typing import Any
 
 from bench import _project as p
 from bench.models import TRAINING_SET, default_home, needs, run_asset
-from bench.runner import BIN, PYTHON, ROOT, BenchError, Case, imports, instrument, median, n, ratio, run_task, x
+from bench.runner import (
+    BIN,
+    PYTHON,
+    ROOT,
+    BenchError,
+    Case,
+    imports,
+    instrument,
+    median,
+    n,
+    ratio,
+    run_task,
+    stop_group,
+    x,
+)
 
 MODEL = "flight_delay"
 CHAMPION = f"models:/{MODEL}@champion"
@@ -311,13 +324,7 @@ def server(argv: list[str], env: dict[str, str], ready: str, log: Path) -> Itera
             raise BenchError(f"{argv[0]} was not ready after 240 s:\n{log.read_text()[-1500:]}")
         yield time.perf_counter() - started
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=15)
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # what ignored SIGTERM: workers, servers under a shell
-        process.wait(timeout=5)
+        stop_group(process, 15)
 
 
 def _mix(source: Path, target: Path) -> None:

@@ -20,7 +20,6 @@ import itertools
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _project as p
-from bench.runner import BIN, PYTHON, RESULTS, ROOT, BenchError, Case, median, run_process, run_task, x
+from bench.runner import BIN, PYTHON, RESULTS, ROOT, BenchError, Case, median, run_process, run_task, stop_group, x
 
 YEAR = "2013-01:2013-12"
 LANDING_SENSOR = "landing_zone_sensor"
@@ -386,13 +385,7 @@ def dagster_dev(env: dict[str, str], log: Path, ready_s: float = 300.0) -> Itera
             time.sleep(POLL_S)
         yield process, started_at
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=30)
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        stop_group(process, 30)
 
 
 @contextmanager

@@ -89,6 +89,20 @@ def run_process(argv: Sequence[str], env: dict[str, str] | None = None, timeout_
     return wall, usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024), code, stdout, stderr
 
 
+def stop_group(process: subprocess.Popen, grace_s: float) -> None:
+    """Stop a child started in its own session and everything under it: SIGTERM, then SIGKILL after ``grace_s``."""
+    import signal
+    from contextlib import suppress
+
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_s)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # what ignored SIGTERM: workers, servers under a shell
+    process.wait(timeout=10)
+
+
 def run_task(task: str, spec: dict[str, Any], env: dict[str, str] | None = None, timeout_s: float = 900.0) -> Child:
     """Run ``task`` (``module:function``) on ``spec`` in a fresh interpreter, with ``env`` added to its environment."""
     with tempfile.TemporaryDirectory(prefix="openclaw-bench-") as scratch:
