@@ -948,9 +948,11 @@ class _Verification:
                 return self.fail(
                     seq - 1, f"the witness head of size {seq} has a different root: entries before {seq} were rewritten"
                 )
-        size = seq
+        self.size = size = seq
         if edge is not None:
-            return self.fail(size, f"the lineage index lists inputs for entry {edge[0]}, which does not exist")
+            return self.fail(
+                size, f"the lineage index lists inputs for entry {edge[0]}, which does not exist ({size} entries)"
+            )
         if head is not None:
             return self.fail(size, f"entry {size} is missing: the signed head of size {head[0]} covers it")
         if self.witness is not None and self.witness.size > size:
@@ -959,7 +961,6 @@ class _Verification:
                 f"entry {size} is missing: the witness head covers {self.witness.size} entries, the ledger holds "
                 f"{size} (entries and heads were removed)",
             )
-        self.size = size
         covered = self.newest.size if self.newest else 0
         if covered != size:
             return self.fail(covered, f"entries {covered} to {size - 1} are not covered by any signed head")
