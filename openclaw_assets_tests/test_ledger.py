@@ -36,6 +36,7 @@ from openclaw_assets.control.ledger import (
     GENESIS,
     KEY_VARIABLE,
     URL_VARIABLE,
+    Entry,
     Ledger,
     LedgerError,
     TreeHead,
@@ -319,6 +320,39 @@ def test_entries_are_chained_recorded_and_read_back(tmp_path: Path):
         assert head.root == merkle.root([drop.leaf_hash, table.leaf_hash]).hex()
         assert TreeHead.from_json(head.to_json()) == head
         assert ledger.verify() == VerifyReport(True, 2, 2, 1, None, ledger.verify().message)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    kind=st.text(),
+    subject=st.text(),
+    digest=st.none() | st.text(),
+    path=st.none() | st.text(),
+    inputs=st.lists(st.integers(0, 10**12)),
+    facts=st.dictionaries(st.text(), JSON_VALUES, max_size=5),
+    recorded_at=st.text(),
+    prev=st.text(),
+    seq=st.integers(0, 10**12),
+)
+def test_the_leaf_bytes_verify_hashes_from_stored_text_are_the_entrys_body(
+    kind, subject, digest, path, inputs, facts, recorded_at, prev, seq
+):
+    from openclaw_assets.control.ledger import _canonical, _leaf_bytes
+
+    entry = Entry(seq, kind, subject, digest, path, tuple(inputs), facts, recorded_at, prev)
+    stored = _leaf_bytes(seq, kind, subject, digest, path, _canonical(inputs), _canonical(facts), recorded_at, prev)
+    assert stored == entry.body()
+    assert (
+        entry.body()
+        == json.dumps(json.loads(entry.body()), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
 
 
 def test_append_many_is_one_transaction_under_one_head(tmp_path: Path):

@@ -73,9 +73,40 @@ class LedgerError(Exception):
     """The ledger cannot do what was asked: bad input, an unreachable database, a key it must not use."""
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_STRING: Any = json.encoder.encode_basestring  # what that encoder writes for a str
+
+
 def _canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 text, no NaN or infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _STRING(value)
+
+
+def _leaf_bytes(
+    seq: int,
+    kind: str,
+    subject: str,
+    digest: str | None,
+    path: str | None,
+    inputs_json: str,
+    facts_json: str,
+    recorded_at: str,
+    prev: str,
+) -> bytes:
+    """``Entry.body()`` assembled from the stored texts (inputs and facts already canonical JSON): the same bytes.
+
+    The keys are written in sorted order, as ``_canonical`` writes them. ``verify`` hashes what is
+    stored this way, so any changed byte of any stored field changes the leaf.
+    """
+    return (
+        f'{{"digest":{_text(digest)},"facts":{facts_json},"inputs":{inputs_json},"kind":{_text(kind)},'
+        f'"path":{_text(path)},"prev":{_text(prev)},"recorded_at":{_text(recorded_at)},"seq":{int(seq)},'
+        f'"subject":{_text(subject)}}}'
+    ).encode()
 
 
 def _now() -> str:
@@ -410,10 +441,9 @@ def _entry(row: Sequence[Any]) -> Entry:
     )
 
 
-def _safe_path(path: str) -> bool:
-    """A normalized relative posix path with no ``..``: what an entry may name."""
-    pure = PurePosixPath(path)
-    return bool(path) and not pure.is_absolute() and ".." not in pure.parts and pure.as_posix() == path
+def _clean_path(path: str) -> bool:
+    """A normalized relative posix path (no empty, ``.`` or ``..`` part): what an entry may name."""
+    return bool(path) and not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def _sha256_file(path: Path) -> str:
@@ -610,13 +640,17 @@ class Ledger:
             facts_json = _canonical(dict(facts))
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"{where}: facts must be JSON-safe (strings as keys, no NaN): {exc}") from None
-        normalized = json.loads(facts_json)
-        return _Draft(kind, subject, digest, path, tuple(dict.fromkeys(inputs)), normalized, _canonical(normalized))
+        normalized = json.loads(facts_json)  # what reading the entry back gives: lists for tuples, str keys
+        if normalized != facts:
+            facts_json = _canonical(normalized)
+        return _Draft(kind, subject, digest, path, tuple(dict.fromkeys(inputs)), normalized, facts_json)
 
     def _relative(self, value: Any, where: str) -> str:
         """``value`` as a normalized posix path relative to the home; absolute paths must lie under it."""
         if not isinstance(value, (str, os.PathLike)):
             raise LedgerError(f"{where}: path must be a path under the home, not {value!r}")
+        if isinstance(value, str) and _clean_path(value):
+            return value
         text = os.fspath(value)
         if os.path.isabs(text):
             for candidate in (Path(os.path.normpath(text)), Path(text).resolve()):
@@ -675,7 +709,11 @@ class Ledger:
                 entry = Entry(
                     seq, draft.kind, draft.subject, draft.digest, draft.path, draft.inputs, draft.facts, now, prev
                 )
-                leaf = entry.leaf_hash
+                inputs_json = _canonical(list(entry.inputs))
+                body = _leaf_bytes(
+                    seq, entry.kind, entry.subject, entry.digest, entry.path, inputs_json, draft.facts_json, now, prev
+                )
+                leaf = merkle.leaf_hash(body)
                 completed = frontier.append(leaf)
                 rows.append(
                     {
@@ -684,7 +722,7 @@ class Ledger:
                         "subject": entry.subject,
                         "digest": entry.digest,
                         "path": entry.path,
-                        "inputs": _canonical(list(entry.inputs)),
+                        "inputs": inputs_json,
                         "facts": draft.facts_json,
                         "recorded_at": now,
                         "prev": prev,
@@ -971,25 +1009,26 @@ class _Verification:
         try:
             kind, subject, digest, path, inputs_json, facts_json, recorded_at, stored_prev = row[1:9]
             leaf_stored, subtrees_stored = bytes(row[9]), bytes(row[10])
-            inputs, facts = json.loads(inputs_json), json.loads(facts_json)
-            if _canonical(inputs) != inputs_json or not isinstance(inputs, list):
-                return f"entry {seq}'s stored inputs are not the canonical JSON list it was recorded with", b""
-            if _canonical(facts) != facts_json or not isinstance(facts, dict):
-                return f"entry {seq}'s stored facts are not the canonical JSON object it was recorded with", b""
-            if any(not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < seq for n in inputs):
-                return f"entry {seq} lists inputs {inputs}: inputs must be earlier entries", b""
+            leaf = merkle.leaf_hash(
+                _leaf_bytes(seq, kind, subject, digest, path, inputs_json, facts_json, recorded_at, stored_prev)
+            )
+            if leaf != leaf_stored:
+                return f"entry {seq} was changed after it was recorded: its content does not match its leaf hash", leaf
+            inputs = json.loads(inputs_json)
+            if not isinstance(inputs, list) or any(
+                not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < seq for n in inputs
+            ):
+                return f"entry {seq} lists inputs {inputs}: inputs must be earlier entries", leaf
             if len(set(inputs)) != len(inputs):
-                return f"entry {seq} lists an input twice: {inputs}", b""
-            if path is not None and not (isinstance(path, str) and _safe_path(path)):
-                return f"entry {seq} names the path {path!r}, which is not a relative path under the home", b""
-            if digest is not None and not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
-                return f"entry {seq}'s digest {digest!r} is not a SHA-256 in lowercase hex", b""
-            entry = Entry(seq, kind, subject, digest, path, tuple(inputs), facts, recorded_at, stored_prev)
-            leaf = entry.leaf_hash
+                return f"entry {seq} lists an input twice: {inputs}", leaf
+            if path is not None and not _clean_path(path):
+                return f"entry {seq} names the path {path!r}, which is not a relative path under the home", leaf
+            if digest is not None and not _HEX64.fullmatch(digest):
+                return f"entry {seq}'s digest {digest!r} is not a SHA-256 in lowercase hex", leaf
+            if path is not None and digest is None:
+                return f"entry {seq} names the file {path} but no digest of it", leaf
         except (TypeError, ValueError, AttributeError) as exc:
             return f"entry {seq} cannot be read: {exc}", b""
-        if leaf != leaf_stored:
-            return f"entry {seq} was changed after it was recorded: its content does not match its leaf hash", leaf
         if stored_prev != prev:
             return f"entry {seq} does not link to entry {seq - 1}: its prev is not that entry's hash", leaf
         if sorted(indexed) != sorted(inputs):
