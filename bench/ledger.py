@@ -43,30 +43,100 @@ def _percentile(values: list[float], q: float) -> float:
 # ---------------------------------------------------------------- children
 
 
-def ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """Build a ledger of ``entries`` in batches, then time batches, single appends, proofs and verify at that size."""
-    import_s = imports(*p.LEDGER)
+class Plain:
+    """The peer: the same rows in a plain sqlite3 table (same pragmas and indexes), without hashing or signing."""
+
+    INSERT = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+    def __init__(self, home: Path) -> None:
+        self.connection = sqlite3.connect(home / "plain.db", isolation_level=None)
+        for pragma in ("journal_mode = WAL", "synchronous = FULL"):
+            self.connection.execute(f"PRAGMA {pragma}")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,"
+            " digest TEXT, path TEXT, inputs TEXT NOT NULL, facts TEXT NOT NULL, recorded_at TEXT NOT NULL)"
+        )
+        self.connection.execute("CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, seq)")
+        self.connection.execute("CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, seq)")
+
+    def size(self) -> int:
+        (last,) = self.connection.execute("SELECT max(seq) FROM entries").fetchone()
+        return 0 if last is None else last + 1
+
+    def append_many(self, chunk: list[dict[str, Any]]) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+        (last,) = self.connection.execute("SELECT max(seq) FROM entries").fetchone()
+        start = 0 if last is None else last + 1
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
+        rows = [
+            (
+                start + offset,
+                item["kind"],
+                item["subject"],
+                item["digest"],
+                item["path"],
+                json.dumps(item["inputs"]),
+                json.dumps(item["facts"], sort_keys=True),
+                now,
+            )
+            for offset, item in enumerate(chunk)
+        ]
+        self.connection.executemany(self.INSERT, rows)
+        self.connection.execute("COMMIT")
+
+    def append(self, **item: Any) -> None:
+        self.append_many([item])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _side(spec: dict[str, Any]) -> Any:
+    if spec["side"] == "ours":
+        imports(*p.LEDGER)
+        return p.Ledger.open(Path(spec["home"]))
+    return Plain(Path(spec["home"]))
+
+
+def build(spec: dict[str, Any]) -> dict[str, Any]:
+    """One side fills its store with ``entries`` in batches of ``batch`` (the append time summed)."""
+    store = _side(spec)
     total, batch = spec["entries"], spec["batch"]
-    started = time.perf_counter()
     build_s = 0.0
-    with p.Ledger.open(Path(spec["home"])) as ledger:
-        for start in range(0, total, batch):
-            chunk = items(start, min(batch, total - start))
-            clock = time.perf_counter()
-            ledger.append_many(chunk)
-            build_s += time.perf_counter() - clock
-        tail = []
-        for _ in range(spec["tail_batches"]):
-            chunk = items(ledger.size(), batch)
-            clock = time.perf_counter()
-            ledger.append_many(chunk)
-            tail.append(time.perf_counter() - clock)
-        singles = []
-        for _ in range(spec["singles"]):
-            (item,) = items(ledger.size(), 1)
-            clock = time.perf_counter()
-            ledger.append(**item)
-            singles.append(time.perf_counter() - clock)
+    for start in range(0, total, batch):
+        chunk = items(start, min(batch, total - start))
+        clock = time.perf_counter()
+        store.append_many(chunk)
+        build_s += time.perf_counter() - clock
+    size = store.size()
+    store.close()
+    return {"entries": size, "build_s": build_s}
+
+
+def appends(spec: dict[str, Any]) -> dict[str, Any]:
+    """One round on one side's full store: ``batches`` batches of ``batch``, then ``singles`` single appends."""
+    store = _side(spec)
+    batches, singles = [], []
+    for _ in range(spec["batches"]):
+        chunk = items(store.size(), spec["batch"])
+        clock = time.perf_counter()
+        store.append_many(chunk)
+        batches.append(time.perf_counter() - clock)
+    for _ in range(spec["singles"]):
+        (item,) = items(store.size(), 1)
+        clock = time.perf_counter()
+        store.append(**item)
+        singles.append(time.perf_counter() - clock)
+    size = store.size()
+    store.close()
+    return {"entries": size, "batch_s": batches, "single_s": singles}
+
+
+def proofs_and_verify(spec: dict[str, Any]) -> dict[str, Any]:
+    """Inclusion and consistency proofs for random entries and sizes (each verified afterwards), then ``verify``."""
+    imports(*p.LEDGER)
+    home = Path(spec["home"])
+    with p.Ledger.open(home) as ledger:
         size, head = ledger.size(), ledger.head()
         if head is None or head.size != size:
             raise BenchError(f"the newest head covers {head and head.size} of {size} entries")
@@ -90,66 +160,15 @@ def ours(spec: dict[str, Any]) -> dict[str, Any]:
         verify_s = time.perf_counter() - clock
         if not report.ok or report.entries != size:
             raise BenchError(f"verify did not pass the whole ledger: {report}")
-    database = p.database_file(Path(spec["home"]))
+    files = p.database_file(home).parent.glob("ledger.db*")
     return {
-        "import_s": import_s,
-        "work_s": time.perf_counter() - started,
         "entries": size,
         "heads": report.heads,
         "root": head.root,
-        "build_s": build_s,
-        "tail_batch_s": tail,
-        "single_s": singles,
         "inclusion_s": inclusion,
         "consistency_s": consistency,
         "verify_s": verify_s,
-        "database_mib": sum(f.stat().st_size for f in database.parent.glob("ledger.db*")) / 2**20,
-    }
-
-
-def peer_appends(spec: dict[str, Any]) -> dict[str, Any]:
-    """The same rows inserted with plain sqlite3 (same pragmas and indexes), without hashing or signing."""
-    total, batch = spec["entries"], spec["batch"]
-    connection = sqlite3.connect(Path(spec["home"]) / "plain.db", isolation_level=None)
-    for pragma in ("journal_mode = WAL", "synchronous = FULL"):
-        connection.execute(f"PRAGMA {pragma}")
-    connection.execute(
-        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL, digest TEXT,"
-        " path TEXT, inputs TEXT NOT NULL, facts TEXT NOT NULL, recorded_at TEXT NOT NULL)"
-    )
-    connection.execute("CREATE INDEX entries_subject ON entries (subject, seq)")
-    connection.execute("CREATE INDEX entries_kind ON entries (kind, seq)")
-    insert = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    next_seq = 0
-
-    def write(chunk: list[dict[str, Any]]) -> float:
-        nonlocal next_seq
-        clock = time.perf_counter()
-        now = datetime.now(UTC).isoformat(timespec="microseconds")
-        rows = []
-        for offset, item in enumerate(chunk):
-            inputs, facts = json.dumps(item["inputs"]), json.dumps(item["facts"], sort_keys=True)
-            rows.append(
-                (next_seq + offset, item["kind"], item["subject"], item["digest"], item["path"], inputs, facts, now)
-            )
-        connection.execute("BEGIN IMMEDIATE")
-        connection.executemany(insert, rows)
-        connection.execute("COMMIT")
-        next_seq += len(chunk)
-        return time.perf_counter() - clock
-
-    started = time.perf_counter()
-    build_s = sum(write(items(start, min(batch, total - start))) for start in range(0, total, batch))
-    tail = [write(items(next_seq, batch)) for _ in range(spec["tail_batches"])]
-    singles = [write(items(next_seq, 1)) for _ in range(spec["singles"])]
-    (count,) = connection.execute("SELECT count(*) FROM entries").fetchone()
-    connection.close()
-    return {
-        "work_s": time.perf_counter() - started,
-        "entries": count,
-        "build_s": build_s,
-        "tail_batch_s": tail,
-        "single_s": singles,
+        "database_mib": sum(f.stat().st_size for f in files) / 2**20,
     }
 
 
@@ -177,19 +196,37 @@ def peer_root(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_ledger(
-    entries: int = 1_000_000, batch: int = 1000, tail_batches: int = 20, singles: int = 200, proofs: int = 200
+    entries: int = 1_000_000, batch: int = 1000, rounds: int = 4, batches: int = 5, singles: int = 50, proofs: int = 200
 ) -> dict[str, Any]:
-    spec = {"entries": entries, "batch": batch, "tail_batches": tail_batches, "singles": singles, "proofs": proofs}
+    """Both sides fill a store, then take turns (alternating who goes first) at timed rounds of appends."""
+    sides = ("ours", "peer")
     with tempfile.TemporaryDirectory(prefix="openclaw-bench-ledger-") as home:
-        mine = run_task("bench.ledger:ours", {**spec, "home": home}, timeout_s=3 * 3600).report
-        plain = run_task("bench.ledger:peer_appends", {**spec, "home": home}, timeout_s=3600).report
+        built = {
+            side: run_task(
+                "bench.ledger:build",
+                {"side": side, "home": home, "entries": entries, "batch": batch},
+                timeout_s=3 * 3600,
+            ).report
+            for side in sides
+        }
+        timed: dict[str, dict[str, list[float]]] = {side: {"batch_s": [], "single_s": []} for side in sides}
+        for index in range(rounds):
+            for side in sides if index % 2 == 0 else sides[::-1]:
+                spec = {"side": side, "home": home, "batch": batch, "batches": batches, "singles": singles}
+                found = run_task("bench.ledger:appends", spec, timeout_s=3600).report
+                for key in timed[side]:
+                    timed[side][key] += found[key]
+                built[side]["entries"] = found["entries"]
+        mine = run_task("bench.ledger:proofs_and_verify", {"home": home, "proofs": proofs}, timeout_s=3600).report
         full = run_task("bench.ledger:peer_root", {"home": home}, timeout_s=3600).report
-    if plain["entries"] != mine["entries"] or full["entries"] != mine["entries"]:
-        raise BenchError(f"the sides hold {mine['entries']}, {plain['entries']} and {full['entries']} entries")
+    if not mine["entries"] == built["ours"]["entries"] == built["peer"]["entries"] == full["entries"]:
+        raise BenchError(f"the sides hold different numbers of entries: {built}, {mine['entries']}, {full['entries']}")
     if full["root"] != mine["root"]:
         raise BenchError("the peer's full recomputation gives another root than the ledger's signed head")
+    mine = {**mine, **timed["ours"], "build_s": built["ours"]["build_s"]}
+    plain = {**timed["peer"], "build_s": built["peer"]["build_s"]}
     at = f"{entries:,}"
-    ours_batch, peer_batch = (batch / median(side["tail_batch_s"]) for side in (mine, plain))
+    ours_batch, peer_batch = (batch / median(side["batch_s"]) for side in (mine, plain))
     ours_single, peer_single = (median(side["single_s"]) for side in (mine, plain))
     recompute = full["read_s"] + full["hash_s"]
     inclusion, consistency = median(mine["inclusion_s"]), median(mine["consistency_s"])
@@ -231,9 +268,10 @@ def measure_ledger(
     notes = [
         f"`ledger`: building the {at} entries in batches of {batch:,} took {mine['build_s']:.0f} s"
         f" ({n(entries / mine['build_s'])} entries/s; the plain inserts {plain['build_s']:.0f} s); the SQLite file"
-        f" holds {mine['database_mib']:,.0f} MiB. Proofs are timed over {proofs} random entries and sizes, each one"
-        " verified afterwards; the peer's root equals the ledger's signed root. `verify` recomputes every entry's"
-        " leaf hash, chain link, stored subtree hashes and lineage index rows, every head's root and signature."
+        f" holds {mine['database_mib']:,.0f} MiB. Appends are timed in {rounds} rounds per side, taking turns, each of"
+        f" {batches} batches and {singles} single appends. Proofs are timed over {proofs} random entries and sizes,"
+        " each one verified afterwards; the peer's root equals the ledger's signed root. `verify` recomputes every"
+        " entry's leaf hash, chain link, stored subtree hashes and lineage index rows, every head's root and signature."
     ]
     figures = {"ours": mine, "peer": plain, "recompute": full}
     return {"rows": rows, "notes": notes, "figures": figures}
@@ -251,8 +289,8 @@ CASES = [
         "ours ÷ peer: rates for batches, time for single appends and proofs; fails unless every proof verifies and"
         " the peer's root is the signed one",
         measure_ledger,
-        full={"entries": 1_000_000, "batch": 1000, "tail_batches": 20, "singles": 200, "proofs": 200},
-        quick={"entries": 20_000, "tail_batches": 5, "singles": 50, "proofs": 50},
+        full={"entries": 1_000_000, "batch": 1000, "rounds": 4, "batches": 5, "singles": 50, "proofs": 200},
+        quick={"entries": 20_000, "rounds": 2, "batches": 2, "singles": 20, "proofs": 50},
         libraries=("SQLAlchemy", "cryptography"),
         minutes="4",
     ),

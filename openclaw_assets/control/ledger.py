@@ -468,6 +468,8 @@ class Ledger:
         self._key: Ed25519PrivateKey | None = None
         self._key_id = ""
         self._key_lock = threading.Lock()
+        self._tail: tuple[int, tuple[bytes, ...], str] | None = None
+        """(size, frontier, last leaf hex) after this object's last append: reused when nobody appended since."""
 
     @classmethod
     def open(cls, home: Path, url: str | None = None, key_file: Path | None = None) -> Ledger:
@@ -692,11 +694,15 @@ class Ledger:
         key, key_id = self._signing_key()
         with self._writing() as connection:
             size = self._size(connection)
-            lookup = self._nodes(
-                connection, set(merkle.perfect_subtrees(0, size)) | ({(0, size - 1)} if size else set())
-            )
-            frontier = merkle.Frontier.load(size, lookup)
-            prev = lookup(0, size - 1).hex() if size else GENESIS
+            tail = self._tail
+            if tail is not None and tail[0] == size:  # the entries are append-only: same size, same tree
+                frontier, prev = merkle.Frontier(size, tail[1]), tail[2]
+            else:
+                lookup = self._nodes(
+                    connection, set(merkle.perfect_subtrees(0, size)) | ({(0, size - 1)} if size else set())
+                )
+                frontier = merkle.Frontier.load(size, lookup)
+                prev = lookup(0, size - 1).hex() if size else GENESIS
             now = _now()
             entries, rows, edges = [], [], []
             for offset, draft in enumerate(drafts):
@@ -739,6 +745,7 @@ class Ledger:
             if edges:
                 connection.execute(self._inputs.insert(), edges)
             connection.execute(self._heads.insert(), [asdict(head)])
+        self._tail = (frontier.size, tuple(frontier.hashes), prev)
         return entries
 
     # ------------------------------------------------------------ reading
