@@ -459,9 +459,14 @@ def test_proofs_and_appends_read_only_log_n_stored_hashes(tmp_path: Path, monkey
         bound = 2 * size.bit_length()
         read.clear()
         ledger.append("readiness", "readiness:flight_delay/1")
+        assert read == []  # its own last append left the frontier: nothing to read
+        with Ledger.open(tmp_path) as other:
+            other.append("readiness", "readiness:flight_delay/2")  # another writer loads it: O(log n) hashes
+        ledger.append("readiness", "readiness:flight_delay/3")  # and this one must load it again
         ledger.inclusion_proof(1234)
         ledger.consistency_proof(1234)
-        assert len(read) == 3 and max(read) <= bound, read
+        assert len(read) == 4 and max(read) <= bound, read
+        assert ledger.verify().ok
 
 
 def test_the_signing_key_is_created_once_with_mode_0600_and_its_public_key_recorded(tmp_path: Path):
