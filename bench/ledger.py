@@ -292,6 +292,6 @@ CASES = [
         full={"entries": 1_000_000, "batch": 1000, "rounds": 4, "batches": 5, "singles": 50, "proofs": 200},
         quick={"entries": 20_000, "rounds": 2, "batches": 2, "singles": 20, "proofs": 50},
         libraries=("SQLAlchemy", "cryptography"),
-        minutes="4",
+        minutes="1.5",
     ),
 ]
