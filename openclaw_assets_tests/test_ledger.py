@@ -755,6 +755,14 @@ def test_a_changed_lineage_index_is_caught(template: Template, data: st.DataObje
         assert not report.ok and report.first_bad == seq and "lineage index" in report.message, report
 
 
+@pytest.mark.parametrize("row", [("x", 1), (-1, 0), (7, "y"), (3, 3), (99, 0)])
+def test_lineage_rows_that_cannot_be_right_are_caught_without_a_traceback(template: Template, row: tuple):
+    with _copy(template) as home:
+        _sql(home, f"INSERT INTO {INPUTS} (seq, input) VALUES (?, ?)", row)
+        report = _verify(home)
+        assert not report.ok and report.first_bad is not None and 0 <= report.first_bad <= template.size, report
+
+
 @tamper(200)
 @given(data=st.data())
 def test_two_entries_swapped_are_caught_at_the_first(template: Template, data: st.DataObject):

@@ -918,7 +918,10 @@ class Ledger:
             return VerifyReport(False, 0, 0, 0, None, str(exc))
         with self._reading(snapshot=True) as connection:
             check = _Verification(self, connection, keys, witness)
-            check.run()
+            try:
+                check.run()
+            except (TypeError, ValueError) as exc:  # a stored value of the wrong type (SQLite keeps any)
+                check.fail(check.size, f"entry {check.size} cannot be checked: {exc}")
         if check.failure is None and check_files:
             check.check_files()
         return check.report()
@@ -973,7 +976,7 @@ class _Verification:
             found: list[int] = []
             while edge is not None and int(edge[0]) <= seq:
                 if int(edge[0]) < seq:
-                    return self.fail(int(edge[0]), f"the lineage index lists inputs for entry {edge[0]}, which is gone")
+                    return self.fail(seq, f"the lineage index lists inputs for entry {edge[0]}, which does not exist")
                 found.append(int(edge[1]))
                 edge = next(edges, None)
             problem, leaf = self._entry(seq, row, prev, found)
@@ -991,7 +994,9 @@ class _Verification:
                 and self.witness.root != self.frontier.root().hex()
             ):
                 return self.fail(
-                    seq - 1, f"the witness head of size {seq} has a different root: entries before {seq} were rewritten"
+                    seq - 1,
+                    f"the witness head of size {seq} has another root: the first {seq} entries are not the ones it"
+                    " signed (rewritten, or a fork)",
                 )
         self.size = size = seq
         if edge is not None:
