@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from openclaw_assets.control.ledger import Ledger
 
 from openclaw_assets.compute.gateway.predlog import find_request
 from openclaw_assets.control import subjects
-from openclaw_assets.control.ledger import Ledger
 from openclaw_assets.control.lineage import describe, resolve, trace
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 from openclaw_assets_tests.conftest import FAST_TRAINING, run_job
@@ -70,7 +70,7 @@ def test_lineage_traces_the_champion_back_to_its_drops(governed: Path):
     ledger = ledger_of(governed)
     target = resolve(ledger, governed, "champion")
     assert target.entry.subject == subjects.model("flight_delay", alias(governed, CHAMPION))
-    lines, reached = trace(ledger, target)
+    _, reached = trace(ledger, target)
     drops = {d.removeprefix("drop:") for d in reached["drop"]}
     # the champion saw January's and February's flights and weather, and the three reference tables
     for month in ("2013-01", "2013-02"):
