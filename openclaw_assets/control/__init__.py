@@ -1,5 +1,5 @@
-"""The control plane: policies, the provenance ledger and release readiness, used by every plane.
+"""The control plane: policies at each decision point, the provenance ledger, lineage, release readiness.
 
-It imports only ``openclaw_assets.kernel``, the standard library and third-party libraries; heavy
-libraries are imported inside the functions that need them, so importing it stays cheap.
+``ledger.py`` and ``merkle.py`` import only ``openclaw_assets.kernel``, the standard library and
+third-party libraries, heavy ones inside the functions that need them, so importing them stays cheap.
 """
