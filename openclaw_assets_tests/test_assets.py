@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from openclaw_assets.control.ledger import Ledger
 
 from openclaw_assets.control import subjects
+from openclaw_assets.control.ledger import Ledger
 from openclaw_assets.data import checks
 from openclaw_assets.data.assets import PUBLICATION
 from openclaw_assets.data.seed import seed

@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from openclaw_assets.control.ledger import Ledger
 
 from openclaw_assets.compute.gateway.predlog import find_request
 from openclaw_assets.control import subjects
+from openclaw_assets.control.ledger import Ledger
 from openclaw_assets.control.lineage import describe, resolve, trace
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 from openclaw_assets_tests.conftest import FAST_TRAINING, run_job
