@@ -23,6 +23,7 @@ from openclaw_assets.compute.gateway.middleware import Edge
 from openclaw_assets.compute.gateway.predlog import PredictionLog, log_root
 from openclaw_assets.compute.gateway.settings import GatewaySettings
 from openclaw_assets.compute.gateway.state import GatewayState
+from openclaw_assets.control.policy import load_policies
 
 log = logging.getLogger("openclaw.gateway")
 WORKERS = 4
@@ -41,6 +42,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         metrics=GatewayMetrics(),
         window=Window(settings.window_seconds),
         log=PredictionLog(log_root(home, settings.log_dir), fsync=settings.log_fsync),
+        policies=settings.policies or load_policies(),
     )
     runtime.on_swap = state.metrics.on_swap
 
