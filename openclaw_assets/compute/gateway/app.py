@@ -32,7 +32,8 @@ WORKERS = 4
 
 def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
     """The gateway for an installation. ``runtime`` (models and features) opens at startup."""
-    from openclaw_assets.compute.gateway.routers import admin, ops, predict
+    from openclaw_assets.compute.gateway.provenance import GatewayLedger
+    from openclaw_assets.compute.gateway.routers import admin, audit, ops, predict
     from openclaw_assets.compute.gateway.runtime import Runtime, Window
 
     runtime = runtime or Runtime(home, pin=settings.pin, poll_seconds=settings.poll_seconds)
@@ -44,6 +45,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         log=PredictionLog(log_root(home, settings.log_dir), fsync=settings.log_fsync),
         policies=settings.policies or load_policies(),
     )
+    state.ledger = GatewayLedger(home, on_unrecorded=state.metrics.unrecorded.inc)
     runtime.on_swap = state.metrics.on_swap
 
     @asynccontextmanager
@@ -60,6 +62,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         runtime.start_polling()
         yield
         runtime.stop()
+        state.ledger.close()
         state.log.close()
 
     app = FastAPI(
@@ -73,7 +76,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(Edge, limit=MAX_BODY_BYTES, observe=state.metrics.observe)
-    for module in (ops, predict, admin):
+    for module in (ops, predict, admin, audit):
         app.include_router(module.router(state))
     app.state.gateway = state
     app.state.runtime = runtime

@@ -36,8 +36,8 @@ class GatewayState:
 
     policies: Any = None
     """The loaded policy bundle (``control.policy.Policies``) that decides every routed request."""
-    on_denied: Any = None
-    """Called with (decision, route) for each refused request: records it in the ledger when there is one."""
+    ledger: Any = None
+    """The provenance ledger (``provenance.GatewayLedger``): read by the audit routes, told of each refusal."""
 
     async def authorize(self, request: Request) -> str | None:
         """A dependency: the ``gateway_request`` policy decides; 401 without a role, 403 with one, else the role.
@@ -55,9 +55,10 @@ class GatewayState:
             raise ApiError(500, "policy_error", "the access policy could not decide; see the gateway log") from None
         if decision.allowed:
             return role
-        if self.on_denied is not None:
-            self.on_denied(decision, route)
+        status = 401 if role is None else 403
+        if self.ledger is not None:
+            self.ledger.record_denial(decision, request.method, route, role, status)
         detail = "; ".join(decision.reasons)
-        if role is None:
+        if status == 401:
             raise ApiError(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
         raise ApiError(403, "forbidden", detail)
