@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 
 from openclaw_assets.compute.gateway.contract import (
     DecisionsResponse,
@@ -33,6 +33,18 @@ def _entry(entry: Any) -> dict[str, Any]:
     return found
 
 
+def _only(*names: str):
+    """A dependency that refuses query parameters other than ``names`` (422), as the contract promises."""
+
+    async def check(request: Request) -> None:
+        extra = sorted(set(request.query_params) - set(names))
+        if extra:
+            problems = [{"field": f"query.{name}", "problem": "unknown query parameter"} for name in extra]
+            raise ApiError(422, "invalid_request", problems)
+
+    return Depends(check)
+
+
 def router(state: GatewayState) -> APIRouter:
     api = APIRouter(tags=["audit"], dependencies=[Security(BEARER), Depends(state.authorize)])
 
@@ -48,7 +60,8 @@ def router(state: GatewayState) -> APIRouter:
         "/v1/audit/head",
         response_model=TreeHeadResponse,
         summary="The ledger's newest signed tree head",
-        responses=documented(401, 403, 404, 503),
+        responses=documented(401, 403, 404, 422, 503),
+        dependencies=[_only()],
     )
     async def head():
         found = await read(lambda ledger: ledger.head())
@@ -61,6 +74,7 @@ def router(state: GatewayState) -> APIRouter:
         response_model=EntriesResponse,
         summary="Ledger entries in order, a page at a time",
         responses=documented(401, 403, 422, 503),
+        dependencies=[_only("start", "limit")],
     )
     async def entries(
         start: int = Query(0, ge=0, le=MAX_SEQ, description="The first entry's seq."),
@@ -77,6 +91,7 @@ def router(state: GatewayState) -> APIRouter:
         response_model=DecisionsResponse,
         summary="Recorded policy decisions (refused gateway requests among them), the newest first",
         responses=documented(401, 403, 422, 503),
+        dependencies=[_only("limit")],
     )
     async def decisions(
         limit: int = Query(100, ge=1, le=MAX_LIMIT, description=f"Decisions at most (1 to {MAX_LIMIT})."),
@@ -89,6 +104,7 @@ def router(state: GatewayState) -> APIRouter:
         response_model=ProofResponse,
         summary="The inclusion proof of one entry in the newest signed tree",
         responses=documented(401, 403, 404, 422, 503),
+        dependencies=[_only()],
     )
     async def proof(seq: int = Path(ge=0, le=MAX_SEQ, description="The entry's seq.")):
         def prove(ledger):
