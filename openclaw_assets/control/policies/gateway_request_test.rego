@@ -101,3 +101,14 @@ test_anyone_who_may_score_may_ask_for_the_champion if {
 test_an_unknown_variant_is_refused if {
 	reasons(object.union(call("admin", "POST", "/v1/predict"), {"model": "shadow"})) == {"unknown model variant shadow"}
 }
+
+test_a_role_that_is_not_a_string_is_no_role if {
+	reasons(call(5, "POST", "/v1/predict")) == {"a valid bearer token is required"}
+}
+
+test_pinning_without_a_role_is_refused_for_both_reasons if {
+	reasons({"method": "POST", "route": "/v1/predict", "model": "challenger"}) == {
+		"a valid bearer token is required",
+		"only the admin role may pin a request to the challenger",
+	}
+}
