@@ -79,6 +79,30 @@ def test_each_subcommand_help_names_its_own_options(tmp_path: Path, command: str
     assert _listed_options(out.stdout) == _options(_subcommands()[command])
 
 
+def _actions() -> dict[tuple[str, str], argparse.ArgumentParser]:
+    """The second-level commands (``ledger verify``...), by (command, action)."""
+    found = {}
+    for command, parser in _subcommands().items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update({(command, name): sub for name, sub in action.choices.items()})
+    return found
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("command, action", sorted(_actions()))
+def test_each_action_help_names_its_own_options(tmp_path: Path, command: str, action: str):
+    out = _run([str(BIN / "openclaw"), command, action, "--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: openclaw {command} {action} ")
+    assert _listed_options(out.stdout) == _options(_actions()[(command, action)])
+
+
+def test_the_ledger_commands_are_there():
+    assert {("ledger", "verify"), ("ledger", "head")} <= set(_actions())
+    assert _options(_actions()[("ledger", "verify")]) == {"-h", "--help", "--home", "--witness", "--no-files"}
+
+
 def test_spawning_the_cli_from_a_test_without_the_cli_marker_fails_it(tmp_path: Path):
     with pytest.raises(UnmarkedCliError, match="cli"):
         _run([str(BIN / "openclaw"), "--help"], tmp_path)
