@@ -566,9 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the serving gateway (POST /v1/predict) on the champion model",
         description="Serve predictions over HTTP: features from the Feast online store, the model from the "
-        "MLflow registry by alias (champion; challenger under an A/B split). Tokens come from "
-        "OPENCLAW_GATEWAY_PREDICT_TOKEN / OPENCLAW_GATEWAY_ADMIN_TOKEN (or their _FILE variants), else from "
-        "$OPENCLAW_HOME/secrets/gateway-<role>.token, created on first start.",
+        "MLflow registry by alias (champion; challenger under an A/B split). Roles predict, admin and auditor; "
+        "tokens come from OPENCLAW_GATEWAY_<ROLE>_TOKEN (or its _FILE variant), else from the digests in "
+        "$OPENCLAW_HOME/secrets/gateway-tokens, where the first start issues one per role (the token itself in "
+        "secrets/gateway-<role>.token).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")

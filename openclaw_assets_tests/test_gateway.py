@@ -87,6 +87,8 @@ def _gateway_env(**extra: str) -> dict[str, str]:
         "OPENCLAW_GATEWAY_PREDICT_TOKEN_FILE": "",
         "OPENCLAW_GATEWAY_ADMIN_TOKEN": "",
         "OPENCLAW_GATEWAY_ADMIN_TOKEN_FILE": "",
+        "OPENCLAW_GATEWAY_AUDITOR_TOKEN": "",
+        "OPENCLAW_GATEWAY_AUDITOR_TOKEN_FILE": "",
         "OPENCLAW_GATEWAY_PIN": "",
         "OPENCLAW_PREDICTION_LOG_DIR": "",
     }
@@ -640,6 +642,7 @@ def test_fuzzing_from_the_served_openapi_passes_every_check(gateway: Gateway):
             failures += found
             assert statuses.count(200) >= len(statuses) // 2, statuses  # the scoring path was reached
     assert {"POST /v1/predict", "GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/admin/status"} <= fuzzed
+    assert {"GET /v1/audit/entries", "GET /v1/audit/decisions", "GET /v1/audit/proof/{seq}"} <= fuzzed
     assert not failures, "\n".join(f"{status} {body}\n  {request}" for request, status, body in failures)
     assert gateway.client.get("/readyz").status_code == 200
 

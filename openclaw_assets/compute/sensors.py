@@ -97,13 +97,15 @@ def gateway_status(home: Path) -> dict[str, Any] | None:
     """The running gateway's /v1/admin/status, or None if none is running."""
     import httpx
 
-    from openclaw_assets.compute.gateway.auth import Tokens
+    from openclaw_assets.compute.gateway.auth import client_token
     from openclaw_assets.compute.gateway.server import default_endpoint_file, read_endpoint
 
     found = read_endpoint(default_endpoint_file(home))
     if found is None:
         return None
-    token = Tokens.load(home, create_defaults=False).by_role["admin"][0].decode()
+    token = client_token(home, "admin")  # the gateway keeps only digests: the client's own copy
+    if token is None:
+        raise ValueError("no admin token to read the gateway's status with")
     answer = httpx.get(found["url"] + "/v1/admin/status", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     answer.raise_for_status()
     return answer.json() | {"url": found["url"], "token": token}

@@ -23,6 +23,7 @@ from openclaw_assets.compute.gateway.middleware import Edge
 from openclaw_assets.compute.gateway.predlog import PredictionLog, ledger_recorder, log_root
 from openclaw_assets.compute.gateway.settings import GatewaySettings
 from openclaw_assets.compute.gateway.state import GatewayState
+from openclaw_assets.control.policy import load_policies
 
 log = logging.getLogger("openclaw.gateway")
 WORKERS = 4
@@ -31,7 +32,8 @@ WORKERS = 4
 
 def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
     """The gateway for an installation. ``runtime`` (models and features) opens at startup."""
-    from openclaw_assets.compute.gateway.routers import admin, ops, predict
+    from openclaw_assets.compute.gateway.provenance import GatewayLedger
+    from openclaw_assets.compute.gateway.routers import admin, audit, ops, predict
     from openclaw_assets.compute.gateway.runtime import Runtime, Window
 
     runtime = runtime or Runtime(home, pin=settings.pin, poll_seconds=settings.poll_seconds)
@@ -45,7 +47,9 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
             fsync=settings.log_fsync,
             on_close=ledger_recorder(home, lambda: runtime.model_name),
         ),
+        policies=settings.policies or load_policies(),
     )
+    state.ledger = GatewayLedger(home, on_unrecorded=state.metrics.unrecorded.inc)
     runtime.on_swap = state.metrics.on_swap
 
     @asynccontextmanager
@@ -62,6 +66,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         runtime.start_polling()
         yield
         runtime.stop()
+        state.ledger.close()
         state.log.close()
 
     app = FastAPI(
@@ -75,7 +80,7 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(Edge, limit=MAX_BODY_BYTES, observe=state.metrics.observe)
-    for module in (ops, predict, admin):
+    for module in (ops, predict, admin, audit):
         app.include_router(module.router(state))
     app.state.gateway = state
     app.state.runtime = runtime

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -206,3 +206,46 @@ class StatusResponse(BaseModel):
     versions: list[VersionStats]
     loaded_at: str
     started_at: str
+
+
+class TreeHeadResponse(BaseModel):
+    """A signed statement of the ledger's size and Merkle root (RFC 9162), as an auditor keeps it."""
+
+    size: int = Field(description="Entries the tree covers.")
+    root: str = Field(description="The Merkle tree hash of those entries (hex).")
+    timestamp: str
+    key_id: str = Field(description="SHA-256 (hex) of the raw ed25519 public key that signed it.")
+    signature: str = Field(description="ed25519 signature (hex) over the domain prefix and the other fields.")
+
+
+class LedgerEntry(BaseModel):
+    """One ledger entry: what was made or decided, its digest and file, the entries it came from, its facts."""
+
+    seq: int
+    kind: str = Field(description="E.g. `table`, `model`, `decision`.")
+    subject: str = Field(description="E.g. `decision:gateway_request/v1/admin/status`.")
+    digest: str | None = Field(description="SHA-256 (hex) of the content; for a decision, of its input.")
+    path: str | None = Field(description="The file under the home the digest is of, if any.")
+    inputs: list[int] = Field(description="The seqs of the entries this one was built from.")
+    facts: dict[str, Any]
+    recorded_at: str
+    prev: str = Field(description="The leaf hash of the entry before (the hash chain).")
+
+
+class EntriesResponse(BaseModel):
+    size: int = Field(description="How many entries the ledger holds now.")
+    start: int
+    entries: list[LedgerEntry]
+
+
+class DecisionsResponse(BaseModel):
+    decisions: list[LedgerEntry] = Field(description="Entries of kind `decision`, the newest first.")
+
+
+class ProofResponse(BaseModel):
+    """That entry ``seq`` is in the tree the head signs: hash ``leaf_hash`` up with ``proof`` to ``head.root``."""
+
+    seq: int
+    leaf_hash: str = Field(description="SHA-256 of 0x00 and the entry's canonical JSON (hex).")
+    proof: list[str] = Field(description="The RFC 9162 inclusion proof, bottom-up (hex).")
+    head: TreeHeadResponse

@@ -50,13 +50,15 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 DESCRIPTIONS = {
     400: "The body or a header could not be read (not UTF-8, a Content-Length that is not a number).",
-    401: "No bearer token, or not a valid one (with `WWW-Authenticate: Bearer`).",
-    403: "The token's role is not enough for this endpoint.",
+    401: "No bearer token, or not a valid one (with `WWW-Authenticate: Bearer`); the detail says so.",
+    403: "The token's role may not call this endpoint (the access policy's reason is the detail).",
+    404: "Not found: for the audit routes, a ledger without a signed head yet, or an entry it does not hold.",
     413: "The body is over 1 MiB, or more than 1,000 flights.",
     415: "The body is not sent as JSON (`Content-Type: application/json`).",
     422: "The body does not follow the contract: each problem names its field.",
     500: "An unexpected error; the gateway log has the details.",
-    503: "Not ready (no model, no feature store), or the feature store or the model failed.",
+    503: "Not ready (no model, no feature store), the feature store or the model failed, or the ledger "
+    "cannot be read (audit routes).",
 }
 
 

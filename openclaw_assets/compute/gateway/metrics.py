@@ -49,6 +49,11 @@ class GatewayMetrics:
         self.challenger_share = Gauge(
             "openclaw_gateway_challenger_share", "Share of traffic to the challenger", registry=registry
         )
+        self.unrecorded = Counter(
+            "openclaw_gateway_unrecorded_denials",
+            "Refused requests the ledger could not take (its writer behind or the database down)",
+            registry=registry,
+        )
         self._shown: list[tuple[str, str]] = []
 
     def observe(self, path: str, status: int, seconds: float) -> None:

@@ -7,7 +7,10 @@
 | ``OPENCLAW_GATEWAY_WINDOW_SECONDS`` | 60 | the span of the per-version live signals in ``/v1/admin/status`` |
 | ``OPENCLAW_PREDICTION_LOG_FSYNC`` | 0 | 1: each request's log lines reach the disk before the answer |
 | ``OPENCLAW_PREDICTION_LOG_DIR`` | ``$OPENCLAW_HOME/predictions/log`` | the prediction log (staging keeps its own) |
-| ``OPENCLAW_GATEWAY_<ROLE>_TOKEN[_FILE]`` | a file under ``secrets/`` | bearer tokens, see ``auth`` |
+| ``OPENCLAW_GATEWAY_<ROLE>_TOKEN[_FILE]`` | the token store under ``secrets/`` | bearer tokens, see ``auth`` |
+
+The access policy (``control/policies/gateway_request.rego``) is loaded here too, so that a broken
+bundle stops the gateway before it binds, like a bad setting.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openclaw_assets.compute.gateway.auth import TokenError, Tokens
 from openclaw_assets.kernel.settings import SettingError
@@ -65,6 +69,8 @@ class GatewaySettings:
     log_fsync: bool = False
     log_dir: Path | None = None
     pin: str | None = None
+    policies: Any = None
+    """The policy bundle (``control.policy.Policies``); None: the project's, loaded when the app is made."""
 
     def __post_init__(self) -> None:
         if self.pin is not None and self.pin not in PINS:
@@ -78,6 +84,12 @@ class GatewaySettings:
             tokens = Tokens.load(home, environ=environ)
         except TokenError as exc:
             raise SettingError(str(exc)) from None
+        from openclaw_assets.control.policy import PolicyError, load_policies
+
+        try:
+            policies = load_policies()
+        except PolicyError as exc:
+            raise SettingError(f"the access policy cannot be loaded: {exc}") from None
         log_dir = environ.get(LOG_DIR, "").strip()
         return cls(
             tokens=tokens,
@@ -87,4 +99,5 @@ class GatewaySettings:
             log_fsync=_flag(environ, LOG_FSYNC),
             log_dir=Path(log_dir).expanduser() if log_dir else None,
             pin=pin or None,
+            policies=policies,
         )

@@ -1,4 +1,4 @@
-"""Administration: the live status the rollback sensor reads, and an immediate reload."""
+"""Administration: the live status the rollback sensor reads, and an immediate reload (aliases and tokens)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from openclaw_assets.compute.gateway.state import BEARER, GatewayState
 
 
 def router(state: GatewayState) -> APIRouter:
-    api = APIRouter(tags=["admin"], dependencies=[Security(BEARER), Depends(state.need("admin"))])
+    api = APIRouter(tags=["admin"], dependencies=[Security(BEARER), Depends(state.authorize)])
     runtime, window = state.runtime, state.window
 
     def status() -> dict:
@@ -39,12 +39,20 @@ def router(state: GatewayState) -> APIRouter:
     @api.post(
         "/v1/admin/reload",
         response_model=StatusResponse,
-        summary="Re-resolve aliases now",
+        summary="Re-read the tokens and re-resolve the aliases now",
         responses=documented(401, 403, 503),
     )
     async def reload():
         import anyio
 
+        from openclaw_assets.compute.gateway.auth import TokenError
+
+        try:
+            state.settings.tokens.reload()
+        except TokenError as exc:
+            raise ApiError(
+                503, "reload_failed", f"the tokens were not reloaded (the previous ones stay): {exc}"
+            ) from None
         try:
             if runtime.store is None:
                 await anyio.to_thread.run_sync(runtime.open)

@@ -1,8 +1,8 @@
-"""Probes and scraping: open to all, no token."""
+"""Probes and scraping: open to all, no token (the ``gateway_request`` policy lists them as open)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from openclaw_assets.compute.gateway.contract import HealthResponse, ReadyResponse
@@ -11,7 +11,7 @@ from openclaw_assets.compute.gateway.state import GatewayState
 
 
 def router(state: GatewayState) -> APIRouter:
-    api = APIRouter(tags=["ops"])
+    api = APIRouter(tags=["ops"], dependencies=[Depends(state.authorize)])
     runtime = state.runtime
 
     @api.get("/healthz", summary="The process is up", response_model=HealthResponse)

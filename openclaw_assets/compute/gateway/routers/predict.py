@@ -43,9 +43,9 @@ def router(state: GatewayState) -> APIRouter:
         summary="Score one or many flights",
         response_model=PredictResponse,
         responses=documented(401, 403, 413, 415, 422, 503),
-        dependencies=[Security(BEARER)],
+        dependencies=[Security(BEARER), Depends(state.authorize)],
     )
-    async def predict(body: PredictRequest, _: str = Depends(state.need("predict"))):
+    async def predict(body: PredictRequest):
         import anyio
 
         started = time.perf_counter()
