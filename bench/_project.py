@@ -28,6 +28,7 @@ _MODULES = {
     "openclaw_assets.models.assets": "TrainConfig GateConfig judge",
     "openclaw_assets.models.registry": "MlflowStore",
     "openclaw_assets.kernel.warehouse": "Warehouse",
+    "openclaw_assets.control.resource": "ProvenanceLedger",
     "openclaw_assets.kernel.partitions": "register_for_run months_of",
     "openclaw_assets.compute.batch": "scoring_rows TABLE",
     "openclaw_assets.compute.gateway.server": "exit_with_parent",

@@ -69,6 +69,7 @@ def run_asset(home: str, dagster_home: str, asset: str, tags: dict[str, str] | N
         "warehouse": (warehouse := p.Warehouse(home=home, profile="embedded")),
         "feast": p.FeastStore(warehouse=warehouse),
         "mlflow_store": p.MlflowStore(warehouse=warehouse),
+        "ledger": p.ProvenanceLedger(warehouse=warehouse),
     }
     result = job_def.execute_in_process(instance=instance, resources=resources, tags=tags, raise_on_error=False)
     if not result.success:

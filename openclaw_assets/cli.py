@@ -252,13 +252,59 @@ def _dagster_dev(home: Path, host: str, port: int) -> tuple[list[str], dict[str,
     return argv, {**os.environ, "OPENCLAW_HOME": str(home), "DAGSTER_HOME": str(instance_dir)}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_ui_host(host: str, allow_remote: bool) -> None:
+    """The Dagster UI has no authentication: refuse an address other machines reach unless asked explicitly."""
+    if not is_loopback(host) and not allow_remote:
+        raise CliError(
+            f"the Dagster UI has no authentication of its own, so it is not served on {host}: anyone who "
+            "reaches that address could launch runs. Serve it on 127.0.0.1 behind an authenticating proxy "
+            "(README: Access control), or pass --allow-remote if this network is trusted"
+        )
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
+    check_ui_host(args.host, args.allow_remote)
     home = openclaw_home(args.home)
     argv, env = _dagster_dev(home, args.host, args.port)
     print(f"starting the Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
     os.chdir(PROJECT_ROOT)
     os.execve(argv[0], argv, env)
     return 0  # not reached
+
+
+def _open_ledger(home: Path):
+    from openclaw_assets.control.ledger import Ledger, ledger_url
+    from openclaw_assets.kernel.settings import profile
+
+    if not (home / "ledger").is_dir() and ledger_url(profile()) is None:
+        raise CliError(f"{home} has no ledger yet: run the pipeline first (openclaw run)")
+    return Ledger.open(home, url=ledger_url(profile()))
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from openclaw_assets.compute.gateway.predlog import find_request
+    from openclaw_assets.control.lineage import LineageError, describe, resolve
+
+    home = openclaw_home(args.home)
+    ledger = _open_ledger(home)
+    try:
+        target = resolve(ledger, home, args.target, args.model, find_request)
+    except LineageError as exc:
+        raise CliError(str(exc)) from None
+    print(describe(ledger, target))
+    return 0
 
 
 def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[subprocess.Popen, Path]:
@@ -519,9 +565,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
-    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, loopback only)")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a non-loopback address although the UI has no authentication",
+    )
     ui.set_defaults(func=cmd_ui)
+
+    lineage = sub.add_parser(
+        "lineage",
+        help="trace a model version, table partition or request back to its drops, or a drop forward",
+        description="Reads the provenance ledger. TARGET is a model version (3, v3, champion, challenger), a "
+        "table partition (validated/flights/2013-01, validated_flights:2013-01, features/training_set), a "
+        "gateway request id, or a drop (landing/flights/flights_2013-01.csv or its file name), traced forward.",
+    )
+    lineage.add_argument("target", help="model version, table partition, request id or drop")
+    lineage.add_argument("--model", default="flight_delay", help="registered model name (default flight_delay)")
+    lineage.set_defaults(func=cmd_lineage)
     return parser
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.data.landing import NULL_TOKENS
 from openclaw_assets.data.seed import seed, source_dir
 from openclaw_assets.kernel.partitions import register_for_run
@@ -149,7 +150,10 @@ def run_assets(
         [*data_assets(), *(extra_assets or [])],
         selection=selection,
         partition_key=partition,
-        resources={"warehouse": Warehouse(home=str(home))},
+        resources={
+            "warehouse": (warehouse := Warehouse(home=str(home))),
+            "ledger": ProvenanceLedger(warehouse=warehouse),
+        },
         instance=instance,
         raise_on_error=False,
         run_config=run_config,
@@ -197,6 +201,7 @@ def run_job(
             "warehouse": warehouse,
             "feast": FeastStore(warehouse=warehouse),
             "mlflow_store": MlflowStore(warehouse=warehouse),
+            "ledger": ProvenanceLedger(warehouse=warehouse),
         },
         raise_on_error=False,
     )

@@ -8,8 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from openclaw_assets.control.ledger import Ledger
 
+from openclaw_assets.control import subjects
 from openclaw_assets.data import checks
+from openclaw_assets.data.assets import PUBLICATION
 from openclaw_assets.data.seed import seed
 from openclaw_assets.data.tables import FLIGHTS, landing_file
 from openclaw_assets.kernel.partitions import MONTHS, register_for_run
@@ -122,6 +125,8 @@ def test_quarantine_rate_gate_blocks_downstream(seeded_home: Path, january_fligh
     gate = _evaluations(result)[f"validated_flights:{checks.QUARANTINE_RATE}"]
     assert not gate.passed
     assert gate.severity == dg.AssetCheckSeverity.ERROR
+    published = _evaluations(result)[f"validated_flights:{PUBLICATION}"]
+    assert not published.passed and checks.QUARANTINE_RATE in published.description
     assert result.asset_materializations_for_node("downstream_probe") == []
     # the same data passes when the configured ceiling allows it
     relaxed = run_assets(
@@ -132,6 +137,25 @@ def test_quarantine_rate_gate_blocks_downstream(seeded_home: Path, january_fligh
     )
     assert relaxed.success
     assert len(relaxed.asset_materializations_for_node("downstream_probe")) == 1
+
+
+def test_the_publication_policy_holds_a_partition_the_relaxed_contract_passed(seeded_home: Path, january_flights):
+    raw = january_flights.copy()
+    raw.loc[raw.sample(1800, random_state=2).index, "carrier"] = "ZZ"  # 6.7%: over the policy's 5%
+    _write_flights(seeded_home, raw)
+    result = run_assets(
+        seeded_home,
+        [*FLIGHTS_SELECTION, "downstream_probe"],
+        extra_assets=[downstream_probe],
+        op_config={"validate_flights": {"quarantine_ceiling": 0.10}},
+    )
+    evaluations = _evaluations(result)
+    assert evaluations[f"validated_flights:{checks.QUARANTINE_RATE}"].passed  # the contract, relaxed, lets it by
+    published = evaluations[f"validated_flights:{PUBLICATION}"]
+    assert not published.passed and "quarantine" in published.description
+    assert result.asset_materializations_for_node("downstream_probe") == []
+    decision = Ledger.open(seeded_home).latest(subjects.decision("publish_partition", f"flights/{MONTH}"))
+    assert decision is not None and decision.facts["allowed"] is False and decision.facts["reasons"]
 
 
 def test_completeness_gate_fails_on_a_missing_day(seeded_home: Path, january_flights):

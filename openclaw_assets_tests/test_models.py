@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.kernel.paths import warehouse_file
 from openclaw_assets.models import assets as model_assets
 from openclaw_assets.models import training
@@ -436,6 +437,7 @@ def test_evaluation_judges_its_own_runs_version_when_another_run_trains_meanwhil
                 "warehouse": warehouse,
                 "feast": FeastStore(warehouse=warehouse),
                 "mlflow_store": MlflowStore(warehouse=warehouse),
+                "ledger": ProvenanceLedger(warehouse=warehouse),
             },
             raise_on_error=False,
         )

@@ -298,7 +298,10 @@ def test_a_degraded_challenger_is_stopped_by_its_gates(life: Life, monkeypatch: 
     # even run by hand, the deployment step refuses a version whose gates failed
     deployed = run_job(home, selection=["production_deployment"])
     assert not deployed.success
-    assert any(f"not deploying v{version}" in message for message in failures(deployed))
+    assert any(
+        f"policy promote_model denied flight_delay/{version}" in message and "quality_floor" in message
+        for message in failures(deployed)
+    )
     assert alias(home, CHAMPION) == champion
     assert record.read_history(home) == history
 

@@ -13,6 +13,8 @@ file appears at ``predictions/flight_delay/<YYYY-MM>.parquet`` only when complet
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.features.repo import FEATURE_TABLES
 from openclaw_assets.features.store import FeastStore
 from openclaw_assets.kernel.automation import MONTHLY_FRESHNESS, ON_NEW_DATA
@@ -121,6 +123,7 @@ def batch_predictions(
     warehouse: Warehouse,
     feast: FeastStore,
     mlflow_store: MlflowStore,
+    ledger: ProvenanceLedger,
 ):
     import time
 
@@ -151,6 +154,20 @@ def batch_predictions(
             store, service, model, rows, version, config.chunk_rows, config.threshold, target, mlflow_store.model_name
         )
         seconds = time.perf_counter() - started
+        ledger.record(
+            context,
+            "predictions",
+            subjects.table("predictions", TABLE, partition),
+            digest=sha,
+            path=target,
+            inputs=[
+                subjects.model(mlflow_store.model_name, version),
+                subjects.table("validated", "flights", partition),
+                *(subjects.table("features", v, partition) for v in FEATURE_TABLES if v != "aircraft"),
+                subjects.table("features", "aircraft", None),
+            ],
+            facts={"rows": written, "partition": partition, "model_version": version},
+        )
         check = pd.read_parquet(target, columns=["flight_id", "model_version"])
         complete = (
             len(check) == len(flights)

@@ -10,6 +10,7 @@ from openclaw_assets.compute.batch import batch_predictions
 from openclaw_assets.compute.deployment import production_deployment
 from openclaw_assets.compute.sensors import ROLLOUT_JOB, model_rollout_sensor, rollback_sensor
 from openclaw_assets.compute.staging import staging_validation
+from openclaw_assets.control.resource import LEDGER
 from openclaw_assets.features.store import FEAST
 from openclaw_assets.kernel.warehouse import WAREHOUSE
 from openclaw_assets.models.registry import MLFLOW
@@ -27,5 +28,5 @@ defs = dg.Definitions(
     assets=[staging_validation, production_deployment, batch_predictions, ab_results],
     jobs=[rollout_job, ab_job],
     sensors=[model_rollout_sensor, rollback_sensor],
-    resources={"warehouse": WAREHOUSE, "mlflow_store": MLFLOW, "feast": FEAST},
+    resources={"warehouse": WAREHOUSE, "ledger": LEDGER, "mlflow_store": MLFLOW, "feast": FEAST},
 )

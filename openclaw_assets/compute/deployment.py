@@ -9,14 +9,18 @@ reads it back.
 """
 
 from enum import Enum
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.compute.evidence import EVALUATION_CHECKS, Verdict, verdict
 from openclaw_assets.compute.staging import STAGING_CHECKS
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.warehouse import Warehouse
+from openclaw_assets.models.assets import GateConfig
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
 
 ROLLED_BACK_TAG = "deployment.rolled_back"
@@ -36,6 +40,70 @@ class DeploymentConfig(dg.Config):
         "gets `challenger_share` of live traffic (sticky by request key); promote later.",
     )
     challenger_share: float = Field(default=0.1, ge=0, le=1, description="Challenger's traffic share in ab mode.")
+    require_approval: bool = Field(
+        default=False,
+        description="Promote only a version a person approved in the ledger (`openclaw ledger approve VERSION`).",
+    )
+    min_readiness: float = Field(
+        default=0.0, ge=0, le=7, description="Lowest release-readiness score (the minimum of the four sections)."
+    )
+
+
+def _materialization(instance: dg.DagsterInstance, asset: str, run_id: str | None) -> dict[str, Any]:
+    """The metadata of ``asset``'s materialization in ``run_id`` (empty if there is none)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    if event is None or event.asset_materialization is None or event.run_id != run_id:
+        return {}
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def promotion_document(
+    instance: dg.DagsterInstance,
+    ledger: ProvenanceLedger,
+    config: DeploymentConfig,
+    name: str,
+    version: str,
+    verdicts: list[Verdict],
+    history: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What the ``promote_model`` policy judges, read from the gates' own records and the ledger."""
+    from openclaw_assets.compute import record
+
+    checks = [
+        {"asset": v.asset, "name": check, "passed": state == "SUCCEEDED", "blocking": True}
+        for v in verdicts
+        for check, state in v.checks.items()
+    ]
+    checks += [
+        {"asset": v.asset, "name": f"judged v{version}", "passed": v.model_version == version, "blocking": True}
+        for v in verdicts
+    ]
+    evaluation = _materialization(instance, "model_evaluation", verdicts[0].run_id)
+    staging = _materialization(instance, "staging_validation", verdicts[1].run_id)
+    budget = staging.get("p99_budget_ms")
+    approvals = [
+        {"by": str(e.facts.get("by", "")), "version": str(e.facts.get("version", ""))}
+        for e in ledger.open().find(kind="approval", subject_prefix=f"approval:{name}/")
+    ]
+    readiness = ledger.open().latest(f"readiness:{name}/{version}")
+    return {
+        "version": version,
+        "checks": checks,
+        "quality": {"auc": float(evaluation.get("holdout_auc", 0.0)), "floor": GateConfig().min_auc},
+        "staging": {
+            "p99_ms": float(staging.get("p99_ms", float("inf"))),
+            "budget_ms": float(budget) if budget is not None else float("inf"),
+            "passed": verdicts[1].passed,
+        },
+        "rolled_back_versions": sorted(
+            {str(line["rolled_back"]) for line in history if line.get("action") == record.ROLLBACK}
+        ),
+        "approval": {"required": config.require_approval, "approvals": approvals},
+        "readiness": {
+            "score": float(readiness.facts.get("score", 0.0)) if readiness is not None else 0.0,
+            "minimum": config.min_readiness,
+        },
+    }
 
 
 @dg.asset(
@@ -48,7 +116,11 @@ class DeploymentConfig(dg.Config):
     "and its evidence to the deployment history.",
 )
 def production_deployment(
-    context: dg.AssetExecutionContext, config: DeploymentConfig, warehouse: Warehouse, mlflow_store: MlflowStore
+    context: dg.AssetExecutionContext,
+    config: DeploymentConfig,
+    warehouse: Warehouse,
+    mlflow_store: MlflowStore,
+    ledger: ProvenanceLedger,
 ) -> dg.MaterializeResult:
     from openclaw_assets.compute import record
     from openclaw_assets.kernel import reporting
@@ -59,26 +131,20 @@ def production_deployment(
     if candidate is None:
         raise dg.Failure(description="no challenger is registered", allow_retries=False)
     version = str(candidate.version)
-    if candidate.tags.get(ROLLED_BACK_TAG):
-        raise dg.Failure(
-            description=f"v{version} was rolled back ({candidate.tags[ROLLED_BACK_TAG]}); train a new challenger",
-            allow_retries=False,
-        )
     verdicts = [
         verdict(context.instance, "model_evaluation", EVALUATION_CHECKS),
         verdict(context.instance, "staging_validation", STAGING_CHECKS),
     ]
-    problems = [f"{v.asset} judged v{v.model_version}" for v in verdicts if v.model_version != version]
-    problems += [failure for v in verdicts for failure in v.failed()]
-    if problems:
-        raise dg.Failure(
-            description=f"not deploying v{version}: " + "; ".join(problems),
-            metadata={"evidence": dg.MetadataValue.json([v.as_dict() for v in verdicts])},
-            allow_retries=False,
-        )
+    history = record.read_history(warehouse.root)
+    model = subjects.model(name, version)
+    document = promotion_document(context.instance, ledger, config, name, version, verdicts, history)
+    if candidate.tags.get(ROLLED_BACK_TAG) and version not in document["rolled_back_versions"]:
+        document["rolled_back_versions"].append(version)  # tagged by hand or by an older history
+    decision = ledger.require(
+        context, "promote_model", document, f"{name}/{version}", inputs=[model, f"evaluation:{name}/{version}"]
+    )
     champion = mlflow_store.version_for(CHAMPION)
     previous = str(champion.version) if champion is not None else None
-    history = record.read_history(warehouse.root)
     evidence = [v.as_dict() for v in verdicts]
     common = {"model_name": name, "run_id": context.run.run_id, "evidence": evidence}
     if previous == version:
@@ -98,6 +164,20 @@ def production_deployment(
             warehouse.root, {"action": action, "champion": version, "previous_champion": previous} | common
         )
     serving = previous if action == record.AB else version
+    ledger.record(
+        context,
+        "deployment",
+        f"deployment:{name}",
+        inputs=[model, subjects.decision("promote_model", f"{name}/{version}")],
+        facts={
+            "action": action,
+            "champion": str(serving),
+            "challenger": version if action == record.AB else None,
+            "previous_champion": previous,
+            "challenger_share": share,
+            "policy_bundle": decision.bundle_hash,
+        },
+    )
     context.log.info(
         f"{action}: champion v{serving} (rollback target {rollback_target}), "
         f"challenger {version if action == record.AB else None} at {share:.0%}"

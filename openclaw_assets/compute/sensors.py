@@ -133,8 +133,8 @@ def live_auc(instance: dg.DagsterInstance, version: str) -> float | None:
     return float(value.value) if value is not None and isinstance(value.value, (int, float)) else None
 
 
-def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: MlflowStore, slo: Slo):
-    """One tick: (AssetMaterialization of the rollback or None, reason)."""
+def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: MlflowStore, slo: Slo, ledger: Any = None):
+    """One tick: (AssetMaterialization of the rollback or None, reason). The rollback is recorded in the ledger."""
     import httpx
     from mlflow.exceptions import MlflowException
 
@@ -178,6 +178,18 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
             "signals": {k: v for k, v in (status or {}).items() if k != "token"},
         },
     )
+    from openclaw_assets.control import subjects
+    from openclaw_assets.control.resource import ProvenanceLedger
+
+    ledger = ledger or ProvenanceLedger.at(home, mlflow_store.warehouse.profile)
+    name = mlflow_store.model_name
+    ledger.record(
+        None,
+        "rollback",
+        f"deployment:{name}",
+        inputs=[subjects.model(name, previous), subjects.model(name, version)],
+        facts={"action": record.ROLLBACK, "champion": str(previous), "rolled_back": version, "reason": why},
+    )
     if status is not None:  # switch the gateway now rather than at its next poll
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(
@@ -207,7 +219,10 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
     "champion back to the version it replaced (from the deployment history) within the tick.",
 )
 def rollback_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, mlflow_store: MlflowStore):
-    event, reason = rollback_tick(warehouse.root, context.instance, mlflow_store, Slo.from_env())
+    from openclaw_assets.control.resource import ProvenanceLedger
+
+    ledger = ProvenanceLedger(warehouse=warehouse)
+    event, reason = rollback_tick(warehouse.root, context.instance, mlflow_store, Slo.from_env(), ledger)
     context.log.info(reason)
     if event is None:
         return dg.SkipReason(reason)

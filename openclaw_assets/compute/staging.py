@@ -13,6 +13,8 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -130,7 +132,11 @@ def replay(
     description="The challenger served by a real gateway process on loopback, replaying held-out flights.",
 )
 def staging_validation(
-    context: dg.AssetExecutionContext, config: StagingConfig, warehouse: Warehouse, mlflow_store: MlflowStore
+    context: dg.AssetExecutionContext,
+    config: StagingConfig,
+    warehouse: Warehouse,
+    mlflow_store: MlflowStore,
+    ledger: ProvenanceLedger,
 ):
     import secrets
 
@@ -213,6 +219,20 @@ def staging_validation(
             {"error_rate": result["error_rate"], "max_error_rate": config.max_error_rate},
         ),
     }
+    name = mlflow_store.model_name
+    ledger.record(
+        context,
+        "staging",
+        f"staging:{name}/{version}",
+        inputs=[subjects.model(name, version)],
+        facts={
+            "version": version,
+            "passed": all(o.passed for o in outcomes.values()),
+            "p99_ms": result["p99_ms"],
+            "p99_budget_ms": config.p99_budget_ms,
+            "error_rate": result["error_rate"],
+        },
+    )
     yield dg.MaterializeResult(
         metadata={
             "model_version": version,
@@ -222,6 +242,7 @@ def staging_validation(
             "error_rate": result["error_rate"],
             "p50_ms": result["p50_ms"],
             "p99_ms": result["p99_ms"],
+            "p99_budget_ms": config.p99_budget_ms,
             "batch_100_p50_ms": result["batch_p50_ms"],
             "batch_100_p99_ms": result["batch_p99_ms"],
             "evaluation_run_id": evaluation.run_id or "",

@@ -12,6 +12,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.data import checks
 from openclaw_assets.data.sensors import SOURCE_SHA_KEY
 from openclaw_assets.data.tables import (
@@ -31,6 +33,8 @@ CODE_VERSION = "data-1"
 SOURCE_FILE_KEY = "openclaw.source_file"
 NEW_YORK_ORIGINS = ["EWR", "JFK", "LGA"]
 WARN_ONLY = frozenset({checks.DEST_COVERAGE})
+PUBLICATION = "publication_policy"
+"""The blocking check that records the ``publish_partition`` policy's decision on each validated partition."""
 
 
 class ContractConfig(dg.Config):
@@ -72,7 +76,9 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         code_version=CODE_VERSION,
         description=f"The monthly {spec.name} drops as landed, kept as text, after the whole-file checks.",
     )
-    def raw_asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def raw_asset(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, ledger: ProvenanceLedger
+    ) -> dg.MaterializeResult:
         from openclaw_assets.data.landing import LandingError, check_header, check_partition, find_drop, read_drop
 
         home = warehouse.root
@@ -91,6 +97,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
             except LandingError as exc:
                 raise _fail(exc, file=str(exc.path), partition=key) from None
             written = _write_raw(warehouse, spec, key, drop)
+            _record_raw(context, ledger, drop, written, key)
             context.log.info(f"{key}: {written.rows} rows from {drop.path.name} ({drop.size} bytes)")
             records.append(written.record(key, source_file=drop.path.name))
             metadata = {**_source_metadata(drop), **written.metadata()}
@@ -114,6 +121,20 @@ def _write_raw(warehouse: Warehouse, spec: TableSpec, partition: str | None, dro
         schema=arrow_schema(spec.name, text=True, extra=tuple(drop.extra_columns)),
         footer={SOURCE_SHA_KEY: drop.sha256, SOURCE_FILE_KEY: drop.path.name},
     )
+
+
+def _record_raw(context, ledger: ProvenanceLedger, drop, written: Written, partition: str | None) -> None:
+    """The drop (its file's SHA-256) and the raw table built from it, in the ledger."""
+    source = subjects.drop(ledger.root, drop.path)
+    ledger.record(
+        context,
+        "drop",
+        source,
+        digest=drop.sha256,
+        path=drop.path,
+        facts={"bytes": drop.size, "format": drop.format, "partition": partition or "all"},
+    )
+    ledger.record_file(context, written, inputs=[source], facts={"partition": partition or "all"})
 
 
 def _source_metadata(drop) -> dict[str, Any]:
@@ -160,6 +181,14 @@ def _check_specs(spec: TableSpec, asset: str) -> list[dg.AssetCheckSpec]:
                 description="The month is complete: every day has flights / every origin has its hours of weather.",
             )
         )
+    gates.append(
+        dg.AssetCheckSpec(
+            PUBLICATION,
+            asset=asset,
+            blocking=True,
+            description="The publish_partition policy allowed the partition downstream (decision in the ledger).",
+        )
+    )
     if spec is FLIGHTS:
         gates.append(
             dg.AssetCheckSpec(
@@ -223,6 +252,50 @@ def _gates(
     return out
 
 
+def _publish(
+    context,
+    ledger: ProvenanceLedger,
+    spec: TableSpec,
+    key: str | None,
+    valid: Written,
+    quarantined: Written,
+    gates: dict[str, checks.Outcome],
+) -> checks.Outcome:
+    """Record the partition's files, then ask the ``publish_partition`` policy whether it goes downstream."""
+    raw = subjects.table("raw", spec.name, key)
+    references = [subjects.table("validated", r, None) for r in _references(spec)]
+    facts = {"partition": key or "all"}
+    asset = f"validated_{spec.name}" if spec.partitioned else spec.name
+    ledger.record_file(context, valid, inputs=[raw, *references], asset=asset, facts=facts)
+    ledger.record_file(context, quarantined, inputs=[raw], asset=f"quarantine_{spec.name}", facts=facts)
+    total = valid.rows + quarantined.rows
+    document = {
+        "table": spec.name,
+        "partition": key or "all",
+        "rows": valid.rows,
+        "quarantined": quarantined.rows,
+        "quarantine_share": quarantined.rows / total if total else 0.0,
+        "checks": [{"name": n, "passed": o.passed, "blocking": n not in WARN_ONLY} for n, o in gates.items()],
+    }
+    what = f"{spec.name}/{key or 'all'}"
+    decision = ledger.decide(
+        context, "publish_partition", document, what, inputs=[subjects.table_of_path(ledger.root, valid.path)]
+    )
+    if decision.allowed:
+        return checks.Outcome(True, f"published by policy publish_partition (bundle {decision.bundle_hash[:12]})")
+    return checks.Outcome(
+        False, "not published: " + "; ".join(decision.reasons), {"policy_bundle": decision.bundle_hash}
+    )
+
+
+def _references(spec: TableSpec) -> list[str]:
+    if spec is FLIGHTS:
+        return [AIRLINES.name, AIRPORTS.name]
+    if spec is WEATHER:
+        return [AIRPORTS.name]
+    return []
+
+
 def _validate_partitions(
     context,
     spec: TableSpec,
@@ -230,6 +303,7 @@ def _validate_partitions(
     warehouse: Warehouse,
     config: ContractConfig,
     refs: dict[str, set[str]],
+    ledger: ProvenanceLedger,
 ):
     """Apply the contract to each raw partition and write validated and quarantine files."""
     import pyarrow.parquet as pq
@@ -255,7 +329,9 @@ def _validate_partitions(
             schema=arrow_schema(spec.name, text=True, extra=q_extra),
         )
         valid_rows, q_rows = valid.rows, quarantined.rows
-        per_partition[key] = _gates(spec, key, len(raw), valid.path, quarantined.path, config, refs)
+        gates = _gates(spec, key, len(raw), valid.path, quarantined.path, config, refs)
+        gates[PUBLICATION] = _publish(context, ledger, spec, key, valid, quarantined, gates)
+        per_partition[key] = gates
         reasons = ", ".join(
             f"{rule} ×{n}" for rule, n in sorted(result.reason_counts.items(), key=lambda kv: -kv[1])[:5]
         )
@@ -281,7 +357,7 @@ def _load_refs(warehouse: Warehouse, spec: TableSpec) -> dict[str, set[str]]:
 
 def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.AssetsDefinition:
     validated, quarantine = f"validated_{spec.name}", f"quarantine_{spec.name}"
-    references = [AIRLINES.name, AIRPORTS.name] if spec is FLIGHTS else [AIRPORTS.name]
+    references = _references(spec)
 
     @dg.multi_asset(
         name=f"validate_{spec.name}",
@@ -306,10 +382,12 @@ def build_validated_assets(spec: TableSpec, raw: dg.AssetsDefinition) -> dg.Asse
         ],
         check_specs=_check_specs(spec, validated),
     )
-    def validate(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
+    def validate(
+        context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse, ledger: ProvenanceLedger
+    ):
         refs = _load_refs(warehouse, spec)
         meta_valid, meta_quarantine, gates = _validate_partitions(
-            context, spec, list(context.partition_keys), warehouse, config, refs
+            context, spec, list(context.partition_keys), warehouse, config, refs, ledger
         )
         yield dg.MaterializeResult(asset_key=validated, metadata=meta_valid)
         yield dg.MaterializeResult(asset_key=quarantine, metadata=meta_quarantine)
@@ -327,15 +405,17 @@ def build_reference_asset(spec: TableSpec) -> dg.AssetsDefinition:
         check_specs=_check_specs(spec, spec.name),
         description=f"The {spec.name} reference table, validated (raw and quarantine copies beside it).",
     )
-    def reference(context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse):
+    def reference(
+        context: dg.AssetExecutionContext, config: ContractConfig, warehouse: Warehouse, ledger: ProvenanceLedger
+    ):
         from openclaw_assets.data.landing import LandingError, find_drop, read_drop
 
         try:
             drop = read_drop(find_drop(warehouse.root, spec, None), spec)
         except LandingError as exc:
             raise _fail(exc, file=str(exc.path)) from None
-        _write_raw(warehouse, spec, None, drop)
-        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, [None], warehouse, config, {})
+        _record_raw(context, ledger, drop, _write_raw(warehouse, spec, None, drop), None)
+        meta_valid, meta_quarantine, gates = _validate_partitions(context, spec, [None], warehouse, config, {}, ledger)
         metadata = {
             **meta_valid,
             **_source_metadata(drop),

@@ -14,13 +14,15 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.features import checks
 from openclaw_assets.features.repo import VIEW_BY_NAME, known_at_column
 from openclaw_assets.kernel.automation import ON_NEW_DATA
 from openclaw_assets.kernel.months import shift
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, registered_months
 from openclaw_assets.kernel.reporting import check_results, summarise
-from openclaw_assets.kernel.warehouse import Warehouse
+from openclaw_assets.kernel.warehouse import Warehouse, Written
 
 CODE_VERSION = "features-1"
 FLIGHT_VIEWS = ("carrier_stats", "origin_stats", "route_stats", "tail_recent")
@@ -66,11 +68,15 @@ def load_baseline(path: str | None = None) -> dict[str, dict[str, dict[str, floa
     return json.loads(Path(path or BASELINE_FILE).read_text())
 
 
-def write_feature_table(warehouse: Warehouse, view: str, partition: str | None, table) -> dict[str, Any]:
-    """Add the known-at column, write atomically, return the file's metadata."""
+def write_feature_table(
+    context, warehouse: Warehouse, ledger: ProvenanceLedger, view: str, partition: str | None, table, inputs: list[str]
+) -> dict[str, Any]:
+    """Add the known-at column, write atomically, record it in the ledger, return the file's metadata."""
     table = table.copy()
     table[known_at_column(view)] = table["event_timestamp"]
-    return warehouse.write(table, "features", view, partition).metadata()
+    written: Written = warehouse.write(table, "features", view, partition)
+    ledger.record_file(context, written, inputs=inputs, asset=view, facts={"partition": partition or "all"})
+    return written.metadata()
 
 
 def _quality(table, view: str, config: FeatureQualityConfig) -> checks.Outcome:
@@ -101,11 +107,14 @@ def _baseline_check(view: str) -> dg.AssetCheckSpec:
     )
 
 
-def _read_flights(warehouse: Warehouse, partition: str, registered: set[str]):
-    """The month's validated flights and those of the two months before it that are partitions."""
+def _flight_months(partition: str, registered: set[str]) -> list[str]:
+    """The month and the two months before it that are partitions: what its 30-day windows read."""
     months = [shift(partition, k) for k in range(-HISTORY_MONTHS, 0) if shift(partition, k) in registered]
-    months.append(partition)
-    why = f"{partition}'s 30-day windows"
+    return [*months, partition]
+
+
+def _read_flights(warehouse: Warehouse, months: list[str]):
+    why = f"{months[-1]}'s 30-day windows"
     return warehouse.read_many("validated", "flights", months, columns=FLIGHT_COLUMNS, why=why)
 
 
@@ -121,7 +130,9 @@ def _read_flights(warehouse: Warehouse, partition: str, registered: set[str]):
     ),
     check_specs=[_baseline_check(view) for view in FLIGHT_VIEWS],
 )
-def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+def flight_features(
+    context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse, ledger: ProvenanceLedger
+):
     """Carrier, origin, route and aircraft-delay features for each month, from that month and the two before it."""
     from openclaw_assets.features import compute
 
@@ -136,10 +147,12 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     gates: dict[str, dict] = {view: {} for view in FLIGHT_VIEWS}
     registered = set(registered_months(context.instance))
     for partition in context.partition_keys:
-        flights = _read_flights(warehouse, partition, registered)
+        months = _flight_months(partition, registered)
+        flights = _read_flights(warehouse, months)
+        inputs = [subjects.table("validated", "flights", m) for m in months]
         for view, (build, keys) in builders.items():
             table = compute.finish(build(flights, partition), keys)
-            metadata[view] = write_feature_table(warehouse, view, partition, table)
+            metadata[view] = write_feature_table(context, warehouse, ledger, view, partition, table, inputs)
             records[view].append(
                 {"partition": partition, "rows": len(table), "content_sha256": metadata[view]["content_sha256"][:16]}
             )
@@ -161,14 +174,17 @@ def flight_features(context: dg.AssetExecutionContext, config: FeatureQualityCon
     check_specs=[_baseline_check("weather_hourly")],
     description=VIEW_BY_NAME["weather_hourly"].description,
 )
-def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+def weather_hourly(
+    context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse, ledger: ProvenanceLedger
+):
     from openclaw_assets.features import compute
 
     records, metadata, gates = [], {}, {}
     for partition in context.partition_keys:
         weather = warehouse.read("validated", "weather", partition)
         table = compute.finish(compute.weather_features(weather), ["origin"])
-        metadata = write_feature_table(warehouse, "weather_hourly", partition, table)
+        inputs = [subjects.table("validated", "weather", partition)]
+        metadata = write_feature_table(context, warehouse, ledger, "weather_hourly", partition, table, inputs)
         records.append({"partition": partition, "rows": len(table), "content_sha256": metadata["content_sha256"][:16]})
         gates[partition] = {checks.BASELINE: _quality(table, "weather_hourly", config)}
     yield dg.MaterializeResult(metadata=summarise(records, metadata))
@@ -184,10 +200,13 @@ def weather_hourly(context: dg.AssetExecutionContext, config: FeatureQualityConf
     check_specs=[_baseline_check("aircraft")],
     description=VIEW_BY_NAME["aircraft"].description,
 )
-def aircraft(context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse):
+def aircraft(
+    context: dg.AssetExecutionContext, config: FeatureQualityConfig, warehouse: Warehouse, ledger: ProvenanceLedger
+):
     from openclaw_assets.features import compute
 
     table = compute.finish(compute.aircraft_features(warehouse.read("validated", "planes")), ["tailnum"])
-    metadata = write_feature_table(warehouse, "aircraft", None, table)
+    inputs = [subjects.table("validated", "planes", None)]
+    metadata = write_feature_table(context, warehouse, ledger, "aircraft", None, table, inputs)
     yield dg.MaterializeResult(metadata=metadata)
     yield from check_results("aircraft", {None: {checks.BASELINE: _quality(table, "aircraft", config)}})

@@ -6,6 +6,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.features import checks
 from openclaw_assets.features.assets import CODE_VERSION
 from openclaw_assets.features.entities import labelled_flights
@@ -73,12 +75,15 @@ def _registry_specs(store) -> dict[str, bytes]:
     code_version=CODE_VERSION,
     description=f"The Feast registry: entities, sources, feature views and the `{FEATURE_SERVICE}` service, applied.",
 )
-def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.MaterializeResult:
+def feast_registry(
+    context: dg.AssetExecutionContext, feast: FeastStore, ledger: ProvenanceLedger
+) -> dg.MaterializeResult:
     from openclaw_assets.features.repo import build_objects
 
     store = feast.open()
     before = _registry_specs(store)
     objects = build_objects(feast.root)
+    ledger.require(context, "feast_apply", apply_document(objects), f"{store.project}/{FEATURE_SERVICE}")
     wanted = {f"{_kind(o)}:{o.name}" for o in objects}
     wanted |= {f"data_source:{o.batch_source.name}" for o in objects if _kind(o) == "feature_view"}
     stale = [
@@ -92,6 +97,14 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.M
     removed = sorted(set(before) - set(after))
     changed = sorted(k for k in set(after) & set(before) if after[k] != before[k])
     context.log.info(f"feast apply: {len(added)} added, {len(changed)} changed, {len(removed)} removed")
+    digest = _registry_digest(after)
+    ledger.record(
+        context,
+        "registry",
+        subjects.REGISTRY,
+        digest=digest,
+        facts={"objects": len(after), "added": added, "changed": changed, "removed": removed},
+    )
     return dg.MaterializeResult(
         metadata={
             "added": ", ".join(added) or "none",
@@ -102,6 +115,41 @@ def feast_registry(context: dg.AssetExecutionContext, feast: FeastStore) -> dg.M
             "feature_store_yaml": dg.MetadataValue.path(str(feast.repo_path / "feature_store.yaml")),
         }
     )
+
+
+def _registry_digest(specs: dict[str, bytes]) -> str:
+    """SHA-256 over the registered objects' specs (bookkeeping removed), in name order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(specs):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(specs[name]).digest())
+    return digest.hexdigest()
+
+
+def apply_document(objects: list) -> dict[str, Any]:
+    """What the ``feast_apply`` policy judges: each view's owner, TTL, description and field classes."""
+    from openclaw_assets.features.repo import CLASSIFICATION
+
+    views = [o for o in objects if _kind(o) == "feature_view"]
+    services = [o for o in objects if _kind(o) == "feature_service"]
+    return {
+        "feature_views": [
+            {
+                "name": v.name,
+                "owner": v.owner or None,
+                "ttl_seconds": int(v.ttl.total_seconds()) if v.ttl else 0,
+                "description": v.description or "",
+                "online": bool(v.online),
+                "fields": [
+                    {"name": f.name, "classification": (f.tags or {}).get(CLASSIFICATION)}
+                    for f in [*v.entity_columns, *v.features]
+                ],
+            }
+            for v in views
+        ],
+        "feature_services": [{"name": s.name, "views": [p.name for p in s.feature_view_projections]} for s in services],
+    }
 
 
 def _kind(obj) -> str:
@@ -259,6 +307,7 @@ def training_set(
     feast: FeastStore,
     warehouse: Warehouse,
     training_window: TrainingWindow,
+    ledger: ProvenanceLedger,
 ):
     months = partition_months(config.months) if config.months else training_window.months(warehouse.root)
     if not months:
@@ -273,6 +322,16 @@ def training_set(
     ).to_df()
     joined = joined.sort_values(["event_timestamp", "flight_id"], kind="stable").reset_index(drop=True)
     written = warehouse.write(joined, "features", "training_set")
+    inputs = [subjects.table("validated", "flights", m) for m in months]
+    inputs += [subjects.table("features", v, m) for v in PARTITIONED_VIEWS for m in months]
+    inputs += [subjects.table("features", "aircraft", None), subjects.REGISTRY]
+    ledger.record_file(
+        context,
+        written,
+        kind="training_set",
+        inputs=inputs,
+        facts={"months": months, "feature_service": FEATURE_SERVICE},
+    )
     known = {v.name: known_at_column(v.name) for v in VIEWS}
     outcomes = {
         checks.POINT_IN_TIME: checks.point_in_time(joined, known, {v.name: v.ttl for v in VIEWS}),

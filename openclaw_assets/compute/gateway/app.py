@@ -20,7 +20,7 @@ from openclaw_assets.compute.gateway import errors
 from openclaw_assets.compute.gateway.contract import MAX_BODY_BYTES
 from openclaw_assets.compute.gateway.metrics import GatewayMetrics
 from openclaw_assets.compute.gateway.middleware import Edge
-from openclaw_assets.compute.gateway.predlog import PredictionLog, log_root
+from openclaw_assets.compute.gateway.predlog import PredictionLog, ledger_recorder, log_root
 from openclaw_assets.compute.gateway.settings import GatewaySettings
 from openclaw_assets.compute.gateway.state import GatewayState
 
@@ -40,7 +40,11 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         settings=settings,
         metrics=GatewayMetrics(),
         window=Window(settings.window_seconds),
-        log=PredictionLog(log_root(home, settings.log_dir), fsync=settings.log_fsync),
+        log=PredictionLog(
+            log_root(home, settings.log_dir),
+            fsync=settings.log_fsync,
+            on_close=ledger_recorder(home, lambda: runtime.model_name),
+        ),
     )
     runtime.on_swap = state.metrics.on_swap
 

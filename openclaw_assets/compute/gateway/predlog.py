@@ -10,6 +10,11 @@ write can leave one unterminated last line; readers skip it and count it.
 
 The gateway writes from the thread that scored the request (never on the event loop), and
 answers only once the write has returned.
+
+A file is a *segment*: it is closed when the UTC day changes, after ``segment_lines`` lines
+(``gateway-<pid>.<n>.jsonl`` follows ``gateway-<pid>.jsonl``) and when the gateway stops. A closed
+segment is never written again, and ``on_close`` (the gateway records it in the provenance ledger:
+its SHA-256, lines and the model versions that answered) is called with its path.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+SEGMENT_LINES = 100_000
 
 
 def log_root(home: Path, override: Path | None = None) -> Path:
@@ -27,21 +35,44 @@ def log_root(home: Path, override: Path | None = None) -> Path:
 
 
 class PredictionLog:
-    def __init__(self, root: Path, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        fsync: bool = False,
+        segment_lines: int = SEGMENT_LINES,
+        on_close: Callable[[Path, int], None] | None = None,
+    ) -> None:
         self.root = root
         self.fsync = fsync
+        self.segment_lines = segment_lines
+        self.on_close = on_close
         self._lock = threading.Lock()
         self._day: str | None = None
         self._fd: int | None = None
+        self._path: Path | None = None
+        self._lines = 0
+        self._segments = 0
+
+    def _close_segment(self) -> None:
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        path, lines = self._path, self._lines
+        self._fd, self._path, self._lines = None, None, 0
+        if self.on_close is not None and path is not None and lines:
+            self.on_close(path, lines)
 
     def _descriptor(self, day: str) -> int:
-        if self._fd is None or day != self._day:
-            if self._fd is not None:
-                os.close(self._fd)
+        if self._fd is not None and (day != self._day or self._lines >= self.segment_lines):
+            self._close_segment()
+        if self._fd is None:
             folder = self.root / day
             folder.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(folder / f"gateway-{os.getpid()}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            suffix = f".{self._segments}" if self._segments else ""
+            self._path = folder / f"gateway-{os.getpid()}{suffix}.jsonl"
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._day = day
+            self._segments += 1
         return self._fd
 
     def append(self, records: list[dict]) -> None:
@@ -57,12 +88,41 @@ class PredictionLog:
                 view = view[written:]
             if self.fsync:
                 os.fdatasync(fd)
+            self._lines += len(records)
 
     def close(self) -> None:
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._close_segment()
+
+
+def segment_facts(path: Path) -> dict:
+    """A closed segment's lines, first and last request ids and the model versions that answered."""
+    versions: set[str] = set()
+    first = last = None
+    lines = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            lines += 1
+            versions.add(str(record.get("model_version")))
+            first = first or record.get("request_id")
+            last = record.get("request_id")
+    return {"lines": lines, "first_request_id": first, "last_request_id": last, "model_versions": sorted(versions)}
+
+
+def find_request(home: Path, request_id: str, root: Path | None = None) -> tuple[Path, list[dict]] | None:
+    """The segment holding a request's lines, and those lines (None if no segment has it)."""
+    needle = f'"request_id":"{request_id}"'.encode()
+    for path in sorted(log_root(home, root).glob("*/*.jsonl")):
+        data = path.read_bytes()
+        if needle not in data:
+            continue
+        found = [json.loads(line) for line in data.split(b"\n") if needle in line]
+        return path, found
+    return None
 
 
 def read_log(home: Path, root: Path | None = None) -> tuple[list[dict], int]:
@@ -81,3 +141,43 @@ def read_log(home: Path, root: Path | None = None) -> tuple[list[dict], int]:
             except ValueError:
                 skipped += 1
     return rows, skipped
+
+
+def ledger_recorder(home: Path, model_name: Callable[[], str]) -> Callable[[Path, int], None]:
+    """``on_close`` for the gateway: record each closed segment in the provenance ledger.
+
+    A ledger that cannot be written is logged, never raised: serving goes on, and the segment is
+    still on disk for ``openclaw lineage`` to find.
+    """
+    import logging
+
+    def record(path: Path, lines: int) -> None:
+        try:
+            from openclaw_assets.control import subjects
+            from openclaw_assets.control.ledger import Ledger, ledger_url
+            from openclaw_assets.kernel.atomic import sha256_file
+            from openclaw_assets.kernel.settings import profile
+
+            facts = segment_facts(path)
+            ledger = Ledger.open(home, url=ledger_url(profile()))
+            name = model_name()
+            inputs = []
+            for version in facts["model_versions"]:
+                entry = ledger.latest(subjects.model(name, version))
+                if entry is not None:
+                    inputs.append(entry.seq)
+            relative = subjects.relative(home, path)
+            ledger.append(
+                "prediction_log",
+                f"prediction_log:{relative}",
+                digest=sha256_file(path),
+                path=relative,
+                inputs=inputs,
+                facts={**facts, "model_name": name},
+            )
+        except Exception as exc:  # the ledger is evidence, not a dependency of serving
+            logging.getLogger("openclaw.gateway").warning(
+                "prediction log segment %s not recorded in the ledger: %s", path, exc
+            )
+
+    return record
