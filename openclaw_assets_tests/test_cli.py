@@ -32,6 +32,16 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(commands.choices)
 
 
+def _nested_subcommands() -> dict[tuple[str, str], argparse.ArgumentParser]:
+    """The subcommands of each group (``openclaw ledger attest``...), by (group, name)."""
+    found = {}
+    for group, parser in _subcommands().items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update({(group, name): nested for name, nested in action.choices.items()})
+    return found
+
+
 def _options(parser: argparse.ArgumentParser) -> set[str]:
     return {option for action in parser._actions for option in action.option_strings}
 
@@ -77,6 +87,44 @@ def test_each_subcommand_help_names_its_own_options(tmp_path: Path, command: str
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"usage: openclaw {command} ")
     assert _listed_options(out.stdout) == _options(_subcommands()[command])
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("group, command", sorted(_nested_subcommands()))
+def test_each_nested_subcommand_is_listed_and_its_help_names_its_own_options(tmp_path: Path, group: str, command: str):
+    listing = _run([str(BIN / "openclaw"), group, "--help"], tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert re.search(rf"^ {{4}}{command}\b", listing.stdout, re.M), listing.stdout
+    out = _run([str(BIN / "openclaw"), group, command, "--help"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: openclaw {group} {command} ")
+    assert _listed_options(out.stdout) == _options(_nested_subcommands()[(group, command)])
+
+
+@pytest.mark.cli
+def test_ledger_attest_records_an_attestation_and_refuses_an_unknown_item(tmp_path: Path):
+    from openclaw_assets.control.ledger import Ledger
+    from openclaw_assets.control.readiness import ITEMS
+
+    home = tmp_path / "home"
+    attest = [str(BIN / "openclaw"), "ledger", "attest"]
+    done = _run(
+        [*attest, "data.privacy", "--by", "Ada Reviewer", "--note", "public data only", "--home", str(home)], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ledger entry 0: Ada Reviewer attests data.privacy" in done.stdout
+    (entry,) = Ledger.open(home).find(kind="attestation")
+    assert (entry.subject, dict(entry.facts)) == (
+        "readiness:data.privacy",
+        {"by": "Ada Reviewer", "note": "public data only"},
+    )
+    refused = _run([*attest, "data.privacy.typo", "--by", "Ada", "--note", "n", "--home", str(home)], tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "unknown readiness item 'data.privacy.typo'" in refused.stderr
+    assert all(item in refused.stderr for item in ITEMS)
+    blank = _run([*attest, "model.tuned", "--by", " ", "--note", "n", "--home", str(home)], tmp_path)
+    assert blank.returncode == 2 and "--by" in blank.stderr
+    assert len(Ledger.open(home).find(kind="attestation")) == 1
 
 
 def test_spawning_the_cli_from_a_test_without_the_cli_marker_fails_it(tmp_path: Path):

@@ -90,31 +90,30 @@ def release_readiness(
         raise dg.Failure(
             description=f"the ledger could not be opened: {type(exc).__name__}: {exc}", allow_retries=False
         ) from None
-    with store:
-        found = gathering.collect_evidence(
-            context.instance,
-            warehouse.root,
-            store,
-            blocking=gathering.check_specs(context.repository_def),
-            reports=Path(config.reports_dir) if config.reports_dir else None,
-            max_report_age_days=config.max_report_age_days,
-            scan=config.security_scan,
+    found = gathering.collect_evidence(
+        context.instance,
+        warehouse.root,
+        store,
+        blocking=gathering.check_specs(context.repository_def),
+        reports=Path(config.reports_dir) if config.reports_dir else None,
+        max_report_age_days=config.max_report_age_days,
+        scan=config.security_scan,
+    )
+    release = found.release
+    if release is None:
+        raise dg.Failure(
+            description="no release to judge: no staging_validation or model_evaluation has named a model "
+            "version on this instance; materialize them first",
+            allow_retries=False,
         )
-        release = found.release
-        if release is None:
-            raise dg.Failure(
-                description="no release to judge: no staging_validation or model_evaluation has named a model "
-                "version on this instance; materialize them first",
-                allow_retries=False,
-            )
-        report = score(found, limits)
-        rows = report.rows()
-        facts = report.facts(config.minimum_score) | {"dagster_run_id": context.run.run_id}
-        digest = hashlib.sha256(json.dumps({"facts": facts, "items": rows}, sort_keys=True).encode()).hexdigest()
-        inputs = [s.attestation.seq for s in report.items if s.status is Status.ATTESTED and s.attestation]
-        if found.provenance is not None:
-            inputs.append(found.provenance.seq)
-        entry = store.append(READINESS_KIND, release.subject, digest=digest, inputs=sorted(set(inputs)), facts=facts)
+    report = score(found, limits)
+    rows = report.rows()
+    facts = report.facts(config.minimum_score)
+    digest = hashlib.sha256(json.dumps({"facts": facts, "items": rows}, sort_keys=True).encode()).hexdigest()
+    inputs = [s.attestation.seq for s in report.items if s.status is Status.ATTESTED and s.attestation]
+    if found.provenance is not None:
+        inputs.append(found.provenance.seq)
+    entry = ledger.record(context, READINESS_KIND, release.subject, digest=digest, inputs=inputs, facts=facts)
 
     passed = report.score >= config.minimum_score
     weakest = ", ".join(report.weakest())

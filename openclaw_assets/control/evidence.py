@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from openclaw_assets.control import subjects
 from openclaw_assets.control.readiness import (
     ATTESTATION_KIND,
     CONTRACT_CHECKS,
@@ -41,6 +42,7 @@ from openclaw_assets.control.readiness import (
     CheckRecord,
     CoverageReport,
     Evidence,
+    JUnitReport,
     LiveQuality,
     LogSample,
     Materialization,
@@ -48,7 +50,6 @@ from openclaw_assets.control.readiness import (
     Provenance,
     Release,
     SecurityScan,
-    TestReport,
 )
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def _module_of(classname: str) -> str:
     return f"{modules[0] if modules else parts[-1]}.py"
 
 
-def parse_junit(text: str, path: str = JUNIT_FILE) -> TestReport:
+def parse_junit(text: str, path: str = JUNIT_FILE) -> JUnitReport:
     """A pytest JUnit XML report: every test case's outcome by ``<module file>::<name>``."""
     root = _xml_root(text, path)
     if root.tag not in ("testsuite", "testsuites"):
@@ -133,7 +134,7 @@ def parse_junit(text: str, path: str = JUNIT_FILE) -> TestReport:
         if cases.get(name) not in ("failed", "error"):  # a setup error and a teardown error: the worst stays
             cases[name] = outcome
     stamps = [s.get("timestamp") for s in suites if s.get("timestamp")]
-    return TestReport(path, min(stamps) if stamps else None, cases)
+    return JUnitReport(path, min(stamps) if stamps else None, cases)
 
 
 def _package_path(filename: str, sources: list[str]) -> str:
@@ -325,7 +326,7 @@ def ledger_evidence(
             )
     provenance = None
     if release is not None:
-        found = ledger.latest(f"model:{release.name}")
+        found = ledger.latest(subjects.model(release.model_name, release.version))
         if found is not None:
             provenance = Provenance(found.seq, found.kind, found.subject, tuple(found.inputs))
     return kinds, attestations, provenance
@@ -350,7 +351,7 @@ def _age_days(stamp: str | None, fallback: Path, now: datetime) -> float:
 
 def read_reports(
     directory: Path, now: datetime, max_age_days: float | None
-) -> tuple[TestReport | None, CoverageReport | None, dict[str, str]]:
+) -> tuple[JUnitReport | None, CoverageReport | None, dict[str, str]]:
     """The JUnit and coverage reports in ``directory``; a missing, unreadable or stale one says why."""
     why: dict[str, str] = {}
     found: dict[str, Any] = {}

@@ -181,7 +181,7 @@ class Provenance:
 
 
 @dataclass(frozen=True)
-class TestReport:
+class JUnitReport:
     """A JUnit XML report: each test case's outcome, keyed ``<module file>::<test name>``."""
 
     path: str
@@ -263,7 +263,7 @@ class Evidence:
     ledger_kinds: Mapping[str, int] = field(default_factory=dict)
     attestations: Mapping[str, Attestation] = field(default_factory=dict)  # item id -> the latest
     provenance: Provenance | None = None
-    tests: TestReport | None = None
+    tests: JUnitReport | None = None
     coverage: CoverageReport | None = None
     security: SecurityScan | None = None
     metrics: MetricsProbe | None = None
