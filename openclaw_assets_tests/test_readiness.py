@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import pytest
 
 from openclaw_assets.control import evidence as gathering
 from openclaw_assets.control import readiness
@@ -285,3 +292,325 @@ def test_the_report_facts_are_json_and_name_every_items_points():
     assert (facts["model_name"], facts["model_version"]) == ("flight_delay", "3")
     assert len(report.rows()) == 28 and {r["status"] for r in report.rows()} == {"automated", "attested", "missing"}
     assert report.release is not None and report.release.subject == "readiness:flight_delay/3"
+
+
+# --- gathering: real reports, a real scan, real HTTP, a real ledger ---------------------------------
+
+SAMPLE_TESTS = """
+import pytest
+
+from openclaw_assets.kernel.months import shift
+
+
+def test_passes():
+    assert shift("2013-12", 1) == "2014-01"
+
+
+def test_fails():
+    assert shift("2013-01", 1) == "2013-03"
+
+
+@pytest.mark.skip(reason="not today")
+def test_skipped():
+    pass
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup fails")
+
+
+def test_errors(broken):
+    pass
+"""
+
+
+def test_a_real_pytest_run_gives_the_junit_and_coverage_the_rubric_reads(tmp_path: Path):
+    (tmp_path / "test_sample.py").write_text(SAMPLE_TESTS, encoding="utf-8")
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "test_sample.py",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={reports / 'junit.xml'}",
+            "--cov=openclaw_assets.kernel",
+            f"--cov-report=xml:{reports / 'coverage.xml'}",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # one test fails, one errors
+    tests, coverage, why = gathering.read_reports(reports, datetime.now(UTC), max_age_days=1)
+    assert why == {} and tests is not None and coverage is not None
+    assert tests.cases == {
+        "test_sample.py::test_passes": "passed",
+        "test_sample.py::test_fails": "failed",
+        "test_sample.py::test_skipped": "skipped",
+        "test_sample.py::test_errors": "error",
+    }
+    covered, lines = coverage.lines(("kernel/months.py",))
+    assert 0 < covered < lines  # shift() ran, most of the module did not
+    assert coverage.lines(("data/",)) == (0, 0)
+
+    later = datetime.now(UTC) + timedelta(days=30)
+    assert gathering.read_reports(reports, later, max_age_days=7)[:2] == (None, None)
+    assert "days old" in gathering.read_reports(reports, later, max_age_days=7)[2]["tests"]
+    (reports / "junit.xml").write_text("<testsuites><testcase", encoding="utf-8")
+    (reports / "coverage.xml").write_text("<report/>", encoding="utf-8")
+    _, _, broken = gathering.read_reports(reports, datetime.now(UTC), max_age_days=None)
+    assert "not well-formed XML" in broken["tests"] and "not a coverage report" in broken["coverage"]
+    assert "no junit.xml" in gathering.read_reports(tmp_path / "none", datetime.now(UTC), 7)[2]["tests"]
+
+
+def test_the_reports_folder_comes_from_the_environment_or_the_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.delenv(gathering.REPORTS_VARIABLE, raising=False)
+    assert gathering.reports_dir() == ROOT / "reports"
+    monkeypatch.setenv(gathering.REPORTS_VARIABLE, str(tmp_path))
+    assert gathering.reports_dir() == tmp_path
+    assert gathering.reports_dir(tmp_path / "given") == tmp_path / "given"
+
+
+def test_bandit_fails_a_high_severity_finding_and_the_package_has_none(tmp_path: Path):
+    (tmp_path / "weak.py").write_text('import hashlib\n\nDIGEST = hashlib.md5(b"x").hexdigest()\n', encoding="utf-8")
+    weak = gathering.security_scan(tmp_path)
+    assert weak.severities["HIGH"] == 1 and "B324" in weak.high[0]
+    assert _status(score(dataclasses.replace(good_evidence(), security=weak)), "data.security") is Status.FAILED
+    ours = gathering.security_scan(gathering.PACKAGE_DIR)
+    assert ours.severities["HIGH"] == 0 and ours.files > 50 and ours.unread == (), ours
+    assert _status(score(dataclasses.replace(good_evidence(), security=ours)), "data.security") is Status.AUTOMATED
+
+
+class _Metrics(BaseHTTPRequestHandler):
+    body = b""
+    status = 200
+
+    def do_GET(self):
+        ok = self.path == "/metrics"
+        self.send_response(self.status if ok else 404)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.end_headers()
+        self.wfile.write(self.body if ok else b"")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[tuple[str, type[_Metrics]]]:
+    from openclaw_assets.compute.gateway.metrics import GatewayMetrics
+
+    handler = type("Handler", (_Metrics,), {"body": GatewayMetrics().exposition(), "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_the_metrics_probe_reads_the_gateways_families_over_http(metrics_server, tmp_path: Path):
+    url, handler = metrics_server
+    endpoint = tmp_path / "endpoint.json"
+    endpoint.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    probe = gathering.probe_metrics(endpoint)
+    assert probe.url == f"{url}/metrics" and set(GATEWAY_METRICS) <= probe.families
+    assert _status(score(dataclasses.replace(good_evidence(), metrics=probe)), "monitoring.instrumented") is (
+        Status.AUTOMATED
+    )
+    handler.status = 500
+    with pytest.raises(gathering.EvidenceError, match="answered HTTP 500"):
+        gathering.probe_metrics(endpoint)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    endpoint.write_text(json.dumps({"url": url, "pid": int(gone.stdout)}), encoding="utf-8")
+    with pytest.raises(gathering.EvidenceError, match="is gone"):
+        gathering.probe_metrics(endpoint)
+    with pytest.raises(gathering.EvidenceError, match="no running gateway"):
+        gathering.probe_metrics(tmp_path / "absent.json")
+
+
+def test_the_staging_log_counts_the_lines_that_trace_a_prediction(tmp_path: Path):
+    from openclaw_assets.compute.gateway.predlog import PredictionLog
+
+    run = "staging-run-0001"
+    root = tmp_path / "gateway" / "staging" / run / "predictions"
+    line = {"ts": "2026-12-01T12:00:00Z", "request_id": "r1", "flight_id": "UA1-2013-02-01", "model_version": "3"}
+    log = PredictionLog(root)
+    log.append([{**line, "features_sha256": "ab" * 8}, {**line, "request_id": "r2", "features_sha256": "cd" * 8}])
+    log.append([{**line, "request_id": "r3", "features_sha256": ""}])  # no hash of what it scored
+    log.close()
+    (segment,) = root.glob("*/*.jsonl")
+    with open(segment, "a", encoding="utf-8") as handle:
+        handle.write('{"request_id": "torn')
+    sample = gathering.staging_log(tmp_path, run)
+    assert (sample.lines, sample.traceable, sample.versions) == (3, 2, frozenset({"3"}))
+    assert _status(score(dataclasses.replace(good_evidence(), staging_log=sample)), "infra.debuggable") is (
+        Status.FAILED
+    )
+    with pytest.raises(gathering.EvidenceError, match="no prediction log"):
+        gathering.staging_log(tmp_path, "another-run")
+
+
+def test_the_ledger_gives_counts_the_latest_attestation_per_item_and_the_models_entry(tmp_path: Path):
+    from openclaw_assets.control.ledger import Ledger
+
+    ledger = Ledger.open(tmp_path)
+    data = ledger.append("table", "table:features/training_set/all", digest="e" * 64)
+    model = ledger.append("model", "model:flight_delay/3", inputs=[data.seq])
+    ledger.append("attestation", "readiness:data.privacy", facts={"by": "Ada", "note": "first look"})
+    latest = ledger.append("attestation", "readiness:data.privacy", facts={"by": "Grace", "note": "second look"})
+    ledger.append("attestation", "readiness:no.such_item", facts={"by": "Ada", "note": "ignored"})
+    ledger.append("attestation", "readiness:model.tuned", facts={"note": "nobody said who"})
+    release = Release("flight_delay", "3")
+    kinds, attestations, provenance = gathering.ledger_evidence(ledger, release)
+    assert kinds == {"table": 1, "model": 1, "attestation": 4}
+    assert list(attestations) == ["data.privacy"]
+    assert (attestations["data.privacy"].by, attestations["data.privacy"].seq) == ("Grace", latest.seq)
+    assert provenance == Provenance(model.seq, "model", "model:flight_delay/3", (data.seq,))
+    assert gathering.ledger_evidence(ledger, Release("flight_delay", "4"))[2] is None
+    ledger.close()
+
+
+# --- the asset, on a real instance and ledger, behind stand-ins for the stages it follows ----------
+
+
+def _stand_ins(version: str):
+    """trained_model, model_evaluation and staging_validation as the instance sees them (metadata and checks)."""
+    import dagster as dg
+
+    lineage = {name: f"{name}-value" for name in readiness.LINEAGE_FIELDS} | {"holdout_months": "2013-02:2013-02"}
+
+    @dg.asset(name="trained_model")
+    def trained():
+        return dg.MaterializeResult(
+            metadata={"model_name": "flight_delay", "model_version": version, "seed": 7, **lineage}
+            | {"holdout_auc": 0.79, "holdout_log_loss": 0.44}
+        )
+
+    evaluation_checks = [key.split(":", 1)[1] for key in readiness.EVALUATION_CHECKS]
+
+    @dg.asset(
+        name="model_evaluation",
+        deps=["trained_model"],
+        check_specs=[dg.AssetCheckSpec(n, asset="model_evaluation", blocking=True) for n in evaluation_checks],
+    )
+    def evaluation():
+        figures = {"holdout_auc": 0.79, "baseline_auc": 0.62, "calibration_error": 0.05, "out_of_range_share": 0.01}
+        yield dg.MaterializeResult(metadata={"model_version": version, **figures})
+        for name in evaluation_checks:
+            yield dg.AssetCheckResult(check_name=name, passed=True)
+
+    @dg.asset(
+        name="staging_validation",
+        deps=["model_evaluation"],
+        check_specs=[
+            dg.AssetCheckSpec(n, asset="staging_validation", blocking=True) for n in ("latency_budget", "error_budget")
+        ],
+    )
+    def staging():
+        yield dg.MaterializeResult(metadata={"model_version": version, "requests": 320, "p99_ms": 9.5})
+        yield dg.AssetCheckResult(check_name="latency_budget", passed=True)
+        yield dg.AssetCheckResult(check_name="error_budget", passed=True)
+
+    @dg.asset(deps=["release_readiness"])
+    def released():
+        return dg.MaterializeResult(metadata={"released": version})
+
+    return [trained, evaluation, staging, released]
+
+
+def _materialize_readiness(home: Path, instance, minimum: float):
+    import dagster as dg
+
+    from openclaw_assets.control.assets import release_readiness
+    from openclaw_assets.control.resource import ProvenanceLedger
+    from openclaw_assets.kernel.warehouse import Warehouse
+
+    warehouse = Warehouse(home=str(home), profile="embedded")
+    config = {"minimum_score": minimum, "security_scan": False, "reports_dir": str(home / "no-reports")}
+    return dg.materialize(
+        [*_stand_ins("1"), release_readiness],
+        instance=instance,
+        resources={"warehouse": warehouse, "ledger": ProvenanceLedger(warehouse=warehouse)},
+        run_config={"ops": {"release_readiness": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def test_the_asset_reports_every_item_records_the_ledger_and_blocks_below_the_floor(home: Path):
+    import dagster as dg
+
+    from openclaw_assets.control.ledger import Ledger
+
+    ledger = Ledger.open(home)
+    model = ledger.append("model", "model:flight_delay/1", inputs=[ledger.append("table", "table:x/y/all").seq])
+    privacy = ledger.append("attestation", "readiness:data.privacy", facts={"by": "Ada", "note": "public data"})
+    instance = dg.DagsterInstance.ephemeral()
+
+    passed = _materialize_readiness(home, instance, minimum=0.5)
+    assert passed.success
+    (materialized,) = passed.asset_materializations_for_node("release_readiness")
+    metadata = {key: value.value for key, value in materialized.metadata.items()}
+    # no data gate ran here and the scan is off: the data section holds only the attestation's half point
+    assert metadata["readiness/data"] == 0.5 and metadata["readiness/score"] == 0.5
+    assert metadata["readiness/model"] == 5  # lineage, provenance, baseline, slices, calibration
+    assert metadata["readiness/infra"] == 2 and metadata["readiness/monitoring"] == 2
+    assert (metadata["model_name"], metadata["model_version"], metadata["weakest_sections"]) == (
+        "flight_delay",
+        "1",
+        "data",
+    )
+    rows = {record.data["item"]: record.data for record in metadata["items"].records}
+    assert len(rows) == 28 and rows["data.privacy"]["status"] == "attested"
+    assert (
+        rows["infra.gated"]["status"] == "automated"
+        and "model_evaluation:calibration" in rows["infra.gated"]["evidence"]
+    )
+    assert "no junit.xml" in rows["infra.rollback"]["detail"]
+    (floor,) = [e for e in passed.get_asset_check_evaluations() if e.check_name == "readiness_floor"]
+    assert floor.passed and passed.asset_materializations_for_node("released")
+    gates = gathering.check_records(instance, readiness.EVALUATION_CHECKS)
+    assert {(g.status, g.blocking, g.run_id) for g in gates.values()} == {("SUCCEEDED", True, passed.run_id)}
+
+    recorded = Ledger.open(home).latest("readiness:flight_delay/1")
+    assert recorded is not None and recorded.kind == "readiness" and recorded.seq == metadata["ledger_seq"]
+    assert recorded.facts["score"] == 0.5 and recorded.facts["minimum"] == 0.5 and recorded.facts["passed"]
+    assert recorded.facts["points"]["data.privacy"] == 0.5 and len(recorded.facts["points"]) == 28
+    assert set(recorded.inputs) == {privacy.seq, model.seq} and recorded.digest == metadata["report_sha256"]
+
+    blocked = _materialize_readiness(home, instance, minimum=1.0)
+    (floor,) = [e for e in blocked.get_asset_check_evaluations() if e.check_name == "readiness_floor"]
+    assert not floor.passed and "readiness 0.5 of 7" in (floor.description or "")
+    assert blocked.asset_materializations_for_node("release_readiness")
+    assert not blocked.asset_materializations_for_node("released")  # the floor is blocking
+    assert len(Ledger.open(home).find(kind="readiness")) == 2
+
+
+def test_with_nothing_staged_or_evaluated_there_is_no_release_to_judge(home: Path):
+    import dagster as dg
+
+    from openclaw_assets.control.assets import release_readiness
+    from openclaw_assets.control.resource import ProvenanceLedger
+    from openclaw_assets.kernel.warehouse import Warehouse
+
+    warehouse = Warehouse(home=str(home), profile="embedded")
+    result = dg.materialize(
+        [release_readiness],
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={"warehouse": warehouse, "ledger": ProvenanceLedger(warehouse=warehouse)},
+        run_config={"ops": {"release_readiness": {"config": {"security_scan": False}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "no release to judge" in failure.event_specific_data.error.message

@@ -269,7 +269,8 @@ def check_records(
     """Each check's latest evaluation; the release's own gates as evaluated in the run that judged it.
 
     Dagster 1.13 has no public instance method for check results; this reads the event log
-    storage's execution records, as the instance's own (non-public) method does.
+    storage's execution records, as the instance's own (non-public) method does. Whether a check
+    was blocking comes from its evaluation event, else from ``blocking`` (the code location's specs).
     """
     import dagster as dg
 
@@ -287,17 +288,21 @@ def check_records(
         run = runs.get(key.split(":", 1)[0])
         if run is not None and (record is None or record.run_id != run):
             record = _record(instance, check_key, run) or record
-        if record is not None:
-            asset, name = key.split(":", 1)
-            found[key] = CheckRecord(asset, name, record.status.value, record.run_id, blocking.get(key))
+        if record is None:
+            continue
+        evaluation = record.evaluation
+        declared = evaluation.blocking if evaluation is not None and evaluation.blocking is not None else None
+        asset, name = key.split(":", 1)
+        found[key] = CheckRecord(
+            asset, name, record.status.value, record.run_id, declared if declared is not None else blocking.get(key)
+        )
     return found
 
 
-def check_specs(repository: Any) -> dict[str, bool | None]:
-    """Every check of a code location (a RepositoryDefinition) and whether it is blocking."""
-    if repository is None:
+def check_specs(graph: Any) -> dict[str, bool | None]:
+    """Every check of an asset graph (a code location's or a job's) and whether it is blocking."""
+    if graph is None:
         return {}
-    graph = repository.asset_graph
     return {
         f"{key.asset_key.to_user_string()}:{key.name}": bool(graph.get_check_spec(key).blocking)
         for key in graph.asset_check_keys
@@ -503,7 +508,7 @@ def collect_evidence(
     now = now or datetime.now(UTC)
     why: dict[str, str] = {}
     release = find_release(instance, model_name)
-    checks = check_records(instance, dict.fromkeys([*RUBRIC_CHECKS, *(blocking or {})]), blocking, release)
+    checks = check_records(instance, RUBRIC_CHECKS, blocking, release)
 
     kinds: dict[str, int] = {}
     attestations: dict[str, Attestation] = {}
