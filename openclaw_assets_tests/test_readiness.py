@@ -614,3 +614,109 @@ def test_with_nothing_staged_or_evaluated_there_is_no_release_to_judge(home: Pat
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "no release to judge" in failure.event_specific_data.error.message
+
+
+# --- on a real pipeline: the two-month home, a trained and staged challenger, a real gateway --------
+
+
+def _run_with_control(home: Path, selection: list[str], run_config: dict | None = None):
+    """``run_job`` over the code location merged with the control plane's definitions."""
+    import dagster as dg
+
+    from openclaw_assets.control.definitions import defs as control_defs
+    from openclaw_assets.control.resource import ProvenanceLedger
+    from openclaw_assets.definitions import defs
+    from openclaw_assets.features.store import FeastStore
+    from openclaw_assets.kernel.warehouse import Warehouse
+    from openclaw_assets.models.registry import MlflowStore
+
+    job = dg.define_asset_job("selected", selection=selection)
+    merged = dg.Definitions.merge(defs, control_defs, dg.Definitions(jobs=[job]))
+    warehouse = Warehouse(home=str(home), profile="embedded")
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home / "dagster"))
+    return merged.resolve_job_def("selected").execute_in_process(
+        instance=instance,
+        run_config=run_config,
+        resources={
+            "warehouse": warehouse,
+            "feast": FeastStore(warehouse=warehouse),
+            "mlflow_store": MlflowStore(warehouse=warehouse),
+            "ledger": ProvenanceLedger(warehouse=warehouse),
+        },
+        raise_on_error=False,
+    )
+
+
+TODAY_AUTOMATED = {
+    "data.contract",
+    "data.feature_baseline",
+    "data.point_in_time",
+    "data.security",
+    "model.versioned",
+    "model.provenance",
+    "model.beats_baseline",
+    "model.slices",
+    "model.calibrated",
+    "infra.gated",
+    "infra.debuggable",
+    "infra.canary",
+    "monitoring.instrumented",
+    "monitoring.skew",
+    "monitoring.staleness",
+    "monitoring.numerics",
+    "monitoring.latency",
+}
+"""What today's pipeline shows by itself, with a gateway serving and no CI reports: the README's figures."""
+
+
+@pytest.mark.slow
+def test_a_staged_release_of_the_real_pipeline_passes_the_default_floor_and_promotion_reads_it(
+    feature_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import shutil
+
+    from openclaw_assets.compute.gateway import server
+    from openclaw_assets.control.assets import DEFAULT_MINIMUM
+    from openclaw_assets.control.ledger import Ledger
+    from openclaw_assets.models.registry import CHALLENGER, CHAMPION
+    from openclaw_assets_tests.conftest import run_job
+    from openclaw_assets_tests.test_rollout import STAGING, alias, failures, train
+
+    home = tmp_path / "home"
+    shutil.copytree(feature_home, home)
+    monkeypatch.setenv("OPENCLAW_HOME", str(home))
+    monkeypatch.setenv(gathering.REPORTS_VARIABLE, str(tmp_path / "no-reports"))
+    assert run_job(home, selection=["feast_registry"]).success
+    trained, version = train(home)
+    assert trained.success, failures(trained)
+    staged = run_job(home, {}, {"ops": {"staging_validation": {"config": STAGING}}}, ["staging_validation"])
+    assert staged.success, failures(staged)
+
+    # a real gateway at the home's endpoint file (serving the challenger: there is no champion yet)
+    endpoint = home / "gateway" / "endpoint.json"
+    tokens = {"OPENCLAW_GATEWAY_PREDICT_TOKEN": "p" * 24, "OPENCLAW_GATEWAY_ADMIN_TOKEN": "a" * 24}
+    process = server.start_child(home, port=0, endpoint_file=endpoint, pin=CHALLENGER, env=tokens)
+    try:
+        server.wait_ready(endpoint, process, 180)
+        judged = _run_with_control(home, ["release_readiness"])
+    finally:
+        server.stop(process.pid)
+    assert judged.success, failures(judged)
+    (materialized,) = judged.asset_materializations_for_node("release_readiness")
+    rows = {r.data["item"]: r.data for r in materialized.metadata["items"].value.records}
+    automated = {item for item, row in rows.items() if row["status"] == "automated"}
+    assert automated == TODAY_AUTOMATED, {item: rows[item]["detail"] for item in automated ^ TODAY_AUTOMATED}
+    assert materialized.metadata["model_version"].value == version
+    assert materialized.metadata["readiness/infra"].value == 3 == materialized.metadata["readiness/score"].value
+    (floor,) = [e for e in judged.get_asset_check_evaluations() if e.check_name == "readiness_floor"]
+    assert floor.passed and DEFAULT_MINIMUM == 3
+
+    # promotion reads the recorded score: a floor above it is denied, the default one allows it
+    recorded = Ledger.open(home).latest(f"readiness:flight_delay/{version}")
+    assert recorded is not None and recorded.facts["score"] == 3
+    deploy = ["production_deployment"]
+    denied = run_job(home, {}, {"ops": {"production_deployment": {"config": {"min_readiness": 3.5}}}}, deploy)
+    assert not denied.success and "readiness" in " ".join(failures(denied))
+    allowed = run_job(home, {}, {"ops": {"production_deployment": {"config": {"min_readiness": 3.0}}}}, deploy)
+    assert allowed.success, failures(allowed)
+    assert alias(home, CHAMPION) == version
