@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
+import subprocess  # nosec B404: runs bandit only, with a fixed argument list and no shell
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
