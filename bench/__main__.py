@@ -17,9 +17,10 @@ from bench import runner
 
 
 def cases() -> list[runner.Case]:
-    from bench import compute, data, features, gates, living, models
+    from bench import compute, data, features, gates, ledger, living, models
 
-    return [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES, *living.CASES]
+    cases = [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES, *living.CASES]
+    return [*cases, *ledger.CASES]
 
 
 def main(argv: list[str] | None = None) -> int:

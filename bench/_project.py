@@ -35,6 +35,8 @@ _MODULES = {
     "openclaw_assets.data.seed": "seed source_months",
     "openclaw_assets.features.checks": "ONLINE_FRESHNESS",
     "openclaw_assets.replay": "MonthStory observe shift_years_for",
+    "openclaw_assets.control.ledger": "Ledger database_file",
+    "openclaw_assets.control.merkle": "verify_inclusion verify_consistency",
 }
 _NAMES = {name: module for module, names in _MODULES.items() for name in names.split()}
 
@@ -52,6 +54,7 @@ TRAINING = "openclaw_assets.models.training"
 MLFLOW = ("mlflow", "mlflow.pyfunc", "mlflow.models", "mlflow.tracking", "openclaw_assets.models.pyfunc")
 REGISTRY = "openclaw_assets.models.registry"
 ATOMIC = "openclaw_assets.kernel.atomic"
+LEDGER = ("sqlalchemy", "cryptography.hazmat.primitives.asymmetric.ed25519", "openclaw_assets.control.ledger")
 
 TRAINING_PHASES = {
     "read training set + sha256": (("openclaw_assets.models.assets", "_training_frame"), (ATOMIC, "sha256_file")),

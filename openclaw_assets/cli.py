@@ -284,7 +284,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def _open_ledger(home: Path):
+def _lineage_ledger(home: Path):
     from openclaw_assets.control.ledger import Ledger, ledger_url
     from openclaw_assets.kernel.settings import profile
 
@@ -298,7 +298,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     from openclaw_assets.control.lineage import LineageError, describe, resolve
 
     home = openclaw_home(args.home)
-    ledger = _open_ledger(home)
+    ledger = _lineage_ledger(home)
     try:
         target = resolve(ledger, home, args.target, args.model, find_request)
     except LineageError as exc:
@@ -344,7 +344,10 @@ def add_attest_parser(ledger_commands: argparse._SubParsersAction) -> None:
     attest.add_argument("--by", required=True, help="who attests (a name or an address)")
     attest.add_argument("--note", required=True, help="what was checked, and how")
     attest.add_argument(
-        "--home", default=argparse.SUPPRESS, help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)"
+        "--home",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
     )
     attest.set_defaults(func=cmd_ledger_attest)
 
@@ -502,6 +505,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_ledger(args: argparse.Namespace):
+    """The ledger of ``--home`` on the current profile's storage; a home with no embedded ledger is an error."""
+    from openclaw_assets.control.ledger import Ledger, LedgerError, database_file, ledger_url
+    from openclaw_assets.kernel.settings import profile
+
+    home = openclaw_home(args.home)
+    url = ledger_url(profile())
+    if url is None and not database_file(home).exists():
+        raise CliError(f"no ledger under {home / 'ledger'}: nothing has been recorded in this home yet")
+    try:
+        return Ledger.open(home, url)
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    from openclaw_assets.control.ledger import LedgerError, TreeHead
+
+    witness = None
+    if args.witness:
+        try:
+            witness = TreeHead.from_json(Path(args.witness).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CliError(f"cannot read the witness {args.witness}: {exc.strerror}") from None
+        except (LedgerError, UnicodeDecodeError) as exc:
+            raise CliError(f"the witness {args.witness} is not a signed tree head: {exc}") from None
+    with _open_ledger(args) as ledger:
+        try:
+            report = ledger.verify(check_files=args.files, witness=witness)
+        except LedgerError as exc:
+            raise CliError(str(exc)) from None
+    if report.ok:
+        print(f"ledger verified: {report.message}")
+        return 0
+    where = "" if report.first_bad is None else f" at entry {report.first_bad}"
+    print(f"ledger rejected{where}: {report.message}")
+    return 1
+
+
+def cmd_ledger_head(args: argparse.Namespace) -> int:
+    from openclaw_assets.control.ledger import LedgerError
+
+    with _open_ledger(args) as ledger:
+        try:
+            head = ledger.head()
+        except LedgerError as exc:
+            raise CliError(str(exc)) from None
+    if head is None:
+        raise CliError("the ledger has no signed head yet: nothing has been recorded")
+    print(head.to_json())
+    return 0
+
+
 def _how_to_call(url: str, token_file: Path | None) -> str:
     token = f"$(cat {token_file})" if token_file else "$OPENCLAW_GATEWAY_PREDICT_TOKEN"
     body = (
@@ -606,6 +662,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=cmd_replay)
 
+    ledger = sub.add_parser(
+        "ledger",
+        help="verify the provenance ledger, print its newest signed head, or attest a release-readiness item",
+        description="The provenance ledger: every entry hash-chained into a Merkle tree under signed heads "
+        "($OPENCLAW_HOME/ledger/ in the embedded profile, OPENCLAW_LEDGER_URL in scale-out).",
+    )
+    actions = ledger.add_subparsers(dest="action", metavar="ACTION", required=True)
+    home_help = "root of all data (default: $OPENCLAW_HOME or ./.openclaw)"
+    verify = actions.add_parser(
+        "verify",
+        help="recompute every entry, chain link, root and signature; re-hash the files the ledger names",
+        description="Exit 0 when the whole ledger verifies; exit 1 naming the first bad entry otherwise.",
+    )
+    verify.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    verify.add_argument(
+        "--witness",
+        metavar="FILE",
+        help="a head printed earlier by `openclaw ledger head`: the ledger must still extend it",
+    )
+    verify.add_argument("--no-files", dest="files", action="store_false", help="skip re-hashing the files entries name")
+    verify.set_defaults(func=cmd_ledger_verify)
+    head = actions.add_parser(
+        "head", help="print the newest signed tree head as JSON (keep it as a witness for a later verify)"
+    )
+    head.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    head.set_defaults(func=cmd_ledger_head)
+    add_attest_parser(actions)
+
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, loopback only)")
     ui.add_argument("--port", type=int, default=3000)
@@ -626,10 +710,6 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("target", help="model version, table partition, request id or drop")
     lineage.add_argument("--model", default="flight_delay", help="registered model name (default flight_delay)")
     lineage.set_defaults(func=cmd_lineage)
-
-    ledger = sub.add_parser("ledger", help="the provenance ledger: attest a release-readiness item")
-    ledger_commands = ledger.add_subparsers(dest="ledger_command", metavar="COMMAND", required=True)
-    add_attest_parser(ledger_commands)
     return parser
 
 

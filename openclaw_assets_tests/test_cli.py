@@ -32,16 +32,6 @@ def _subcommands() -> dict[str, argparse.ArgumentParser]:
     return dict(commands.choices)
 
 
-def _nested_subcommands() -> dict[tuple[str, str], argparse.ArgumentParser]:
-    """The subcommands of each group (``openclaw ledger attest``...), by (group, name)."""
-    found = {}
-    for group, parser in _subcommands().items():
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                found.update({(group, name): nested for name, nested in action.choices.items()})
-    return found
-
-
 def _options(parser: argparse.ArgumentParser) -> set[str]:
     return {option for action in parser._actions for option in action.option_strings}
 
@@ -89,16 +79,28 @@ def test_each_subcommand_help_names_its_own_options(tmp_path: Path, command: str
     assert _listed_options(out.stdout) == _options(_subcommands()[command])
 
 
+def _actions() -> dict[tuple[str, str], argparse.ArgumentParser]:
+    """The second-level commands (``ledger verify``...), by (command, action)."""
+    found = {}
+    for command, parser in _subcommands().items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update({(command, name): sub for name, sub in action.choices.items()})
+    return found
+
+
 @pytest.mark.cli
-@pytest.mark.parametrize("group, command", sorted(_nested_subcommands()))
-def test_each_nested_subcommand_is_listed_and_its_help_names_its_own_options(tmp_path: Path, group: str, command: str):
-    listing = _run([str(BIN / "openclaw"), group, "--help"], tmp_path)
-    assert listing.returncode == 0, listing.stderr
-    assert re.search(rf"^ {{4}}{command}\b", listing.stdout, re.M), listing.stdout
-    out = _run([str(BIN / "openclaw"), group, command, "--help"], tmp_path)
+@pytest.mark.parametrize("command, action", sorted(_actions()))
+def test_each_action_help_names_its_own_options(tmp_path: Path, command: str, action: str):
+    out = _run([str(BIN / "openclaw"), command, action, "--help"], tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(f"usage: openclaw {group} {command} ")
-    assert _listed_options(out.stdout) == _options(_nested_subcommands()[(group, command)])
+    assert out.stdout.startswith(f"usage: openclaw {command} {action} ")
+    assert _listed_options(out.stdout) == _options(_actions()[(command, action)])
+
+
+def test_the_ledger_commands_are_there():
+    assert {("ledger", "verify"), ("ledger", "head"), ("ledger", "attest")} <= set(_actions())
+    assert _options(_actions()[("ledger", "verify")]) == {"-h", "--help", "--home", "--witness", "--no-files"}
 
 
 @pytest.mark.cli

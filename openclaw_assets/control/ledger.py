@@ -73,9 +73,40 @@ class LedgerError(Exception):
     """The ledger cannot do what was asked: bad input, an unreachable database, a key it must not use."""
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_STRING: Any = json.encoder.encode_basestring  # what that encoder writes for a str
+
+
 def _canonical(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 text, no NaN or infinity."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _STRING(value)
+
+
+def _leaf_bytes(
+    seq: int,
+    kind: str,
+    subject: str,
+    digest: str | None,
+    path: str | None,
+    inputs_json: str,
+    facts_json: str,
+    recorded_at: str,
+    prev: str,
+) -> bytes:
+    """``Entry.body()`` assembled from the stored texts (inputs and facts already canonical JSON): the same bytes.
+
+    The keys are written in sorted order, as ``_canonical`` writes them. ``verify`` hashes what is
+    stored this way, so any changed byte of any stored field changes the leaf.
+    """
+    return (
+        f'{{"digest":{_text(digest)},"facts":{facts_json},"inputs":{inputs_json},"kind":{_text(kind)},'
+        f'"path":{_text(path)},"prev":{_text(prev)},"recorded_at":{_text(recorded_at)},"seq":{int(seq)},'
+        f'"subject":{_text(subject)}}}'
+    ).encode()
 
 
 def _now() -> str:
@@ -410,10 +441,9 @@ def _entry(row: Sequence[Any]) -> Entry:
     )
 
 
-def _safe_path(path: str) -> bool:
-    """A normalized relative posix path with no ``..``: what an entry may name."""
-    pure = PurePosixPath(path)
-    return bool(path) and not pure.is_absolute() and ".." not in pure.parts and pure.as_posix() == path
+def _clean_path(path: str) -> bool:
+    """A normalized relative posix path (no empty, ``.`` or ``..`` part): what an entry may name."""
+    return bool(path) and not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def _sha256_file(path: Path) -> str:
@@ -438,6 +468,8 @@ class Ledger:
         self._key: Ed25519PrivateKey | None = None
         self._key_id = ""
         self._key_lock = threading.Lock()
+        self._tail: tuple[int, tuple[bytes, ...], str] | None = None
+        """(size, frontier, last leaf hex) after this object's last append: reused when nobody appended since."""
 
     @classmethod
     def open(cls, home: Path, url: str | None = None, key_file: Path | None = None) -> Ledger:
@@ -610,13 +642,17 @@ class Ledger:
             facts_json = _canonical(dict(facts))
         except (TypeError, ValueError) as exc:
             raise LedgerError(f"{where}: facts must be JSON-safe (strings as keys, no NaN): {exc}") from None
-        normalized = json.loads(facts_json)
-        return _Draft(kind, subject, digest, path, tuple(dict.fromkeys(inputs)), normalized, _canonical(normalized))
+        normalized = json.loads(facts_json)  # what reading the entry back gives: lists for tuples, str keys
+        if normalized != facts:
+            facts_json = _canonical(normalized)
+        return _Draft(kind, subject, digest, path, tuple(dict.fromkeys(inputs)), normalized, facts_json)
 
     def _relative(self, value: Any, where: str) -> str:
         """``value`` as a normalized posix path relative to the home; absolute paths must lie under it."""
         if not isinstance(value, (str, os.PathLike)):
             raise LedgerError(f"{where}: path must be a path under the home, not {value!r}")
+        if isinstance(value, str) and _clean_path(value):
+            return value
         text = os.fspath(value)
         if os.path.isabs(text):
             for candidate in (Path(os.path.normpath(text)), Path(text).resolve()):
@@ -658,11 +694,15 @@ class Ledger:
         key, key_id = self._signing_key()
         with self._writing() as connection:
             size = self._size(connection)
-            lookup = self._nodes(
-                connection, set(merkle.perfect_subtrees(0, size)) | ({(0, size - 1)} if size else set())
-            )
-            frontier = merkle.Frontier.load(size, lookup)
-            prev = lookup(0, size - 1).hex() if size else GENESIS
+            tail = self._tail
+            if tail is not None and tail[0] == size:  # the entries are append-only: same size, same tree
+                frontier, prev = merkle.Frontier(size, tail[1]), tail[2]
+            else:
+                lookup = self._nodes(
+                    connection, set(merkle.perfect_subtrees(0, size)) | ({(0, size - 1)} if size else set())
+                )
+                frontier = merkle.Frontier.load(size, lookup)
+                prev = lookup(0, size - 1).hex() if size else GENESIS
             now = _now()
             entries, rows, edges = [], [], []
             for offset, draft in enumerate(drafts):
@@ -675,7 +715,11 @@ class Ledger:
                 entry = Entry(
                     seq, draft.kind, draft.subject, draft.digest, draft.path, draft.inputs, draft.facts, now, prev
                 )
-                leaf = entry.leaf_hash
+                inputs_json = _canonical(list(entry.inputs))
+                body = _leaf_bytes(
+                    seq, entry.kind, entry.subject, entry.digest, entry.path, inputs_json, draft.facts_json, now, prev
+                )
+                leaf = merkle.leaf_hash(body)
                 completed = frontier.append(leaf)
                 rows.append(
                     {
@@ -684,7 +728,7 @@ class Ledger:
                         "subject": entry.subject,
                         "digest": entry.digest,
                         "path": entry.path,
-                        "inputs": _canonical(list(entry.inputs)),
+                        "inputs": inputs_json,
                         "facts": draft.facts_json,
                         "recorded_at": now,
                         "prev": prev,
@@ -701,6 +745,7 @@ class Ledger:
             if edges:
                 connection.execute(self._inputs.insert(), edges)
             connection.execute(self._heads.insert(), [asdict(head)])
+        self._tail = (frontier.size, tuple(frontier.hashes), prev)
         return entries
 
     # ------------------------------------------------------------ reading
@@ -948,9 +993,11 @@ class _Verification:
                 return self.fail(
                     seq - 1, f"the witness head of size {seq} has a different root: entries before {seq} were rewritten"
                 )
-        size = seq
+        self.size = size = seq
         if edge is not None:
-            return self.fail(size, f"the lineage index lists inputs for entry {edge[0]}, which does not exist")
+            return self.fail(
+                size, f"the lineage index lists inputs for entry {edge[0]}, which does not exist ({size} entries)"
+            )
         if head is not None:
             return self.fail(size, f"entry {size} is missing: the signed head of size {head[0]} covers it")
         if self.witness is not None and self.witness.size > size:
@@ -959,7 +1006,6 @@ class _Verification:
                 f"entry {size} is missing: the witness head covers {self.witness.size} entries, the ledger holds "
                 f"{size} (entries and heads were removed)",
             )
-        self.size = size
         covered = self.newest.size if self.newest else 0
         if covered != size:
             return self.fail(covered, f"entries {covered} to {size - 1} are not covered by any signed head")
@@ -970,25 +1016,26 @@ class _Verification:
         try:
             kind, subject, digest, path, inputs_json, facts_json, recorded_at, stored_prev = row[1:9]
             leaf_stored, subtrees_stored = bytes(row[9]), bytes(row[10])
-            inputs, facts = json.loads(inputs_json), json.loads(facts_json)
-            if _canonical(inputs) != inputs_json or not isinstance(inputs, list):
-                return f"entry {seq}'s stored inputs are not the canonical JSON list it was recorded with", b""
-            if _canonical(facts) != facts_json or not isinstance(facts, dict):
-                return f"entry {seq}'s stored facts are not the canonical JSON object it was recorded with", b""
-            if any(not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < seq for n in inputs):
-                return f"entry {seq} lists inputs {inputs}: inputs must be earlier entries", b""
+            leaf = merkle.leaf_hash(
+                _leaf_bytes(seq, kind, subject, digest, path, inputs_json, facts_json, recorded_at, stored_prev)
+            )
+            if leaf != leaf_stored:
+                return f"entry {seq} was changed after it was recorded: its content does not match its leaf hash", leaf
+            inputs = json.loads(inputs_json)
+            if not isinstance(inputs, list) or any(
+                not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < seq for n in inputs
+            ):
+                return f"entry {seq} lists inputs {inputs}: inputs must be earlier entries", leaf
             if len(set(inputs)) != len(inputs):
-                return f"entry {seq} lists an input twice: {inputs}", b""
-            if path is not None and not (isinstance(path, str) and _safe_path(path)):
-                return f"entry {seq} names the path {path!r}, which is not a relative path under the home", b""
-            if digest is not None and not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
-                return f"entry {seq}'s digest {digest!r} is not a SHA-256 in lowercase hex", b""
-            entry = Entry(seq, kind, subject, digest, path, tuple(inputs), facts, recorded_at, stored_prev)
-            leaf = entry.leaf_hash
+                return f"entry {seq} lists an input twice: {inputs}", leaf
+            if path is not None and not _clean_path(path):
+                return f"entry {seq} names the path {path!r}, which is not a relative path under the home", leaf
+            if digest is not None and not _HEX64.fullmatch(digest):
+                return f"entry {seq}'s digest {digest!r} is not a SHA-256 in lowercase hex", leaf
+            if path is not None and digest is None:
+                return f"entry {seq} names the file {path} but no digest of it", leaf
         except (TypeError, ValueError, AttributeError) as exc:
             return f"entry {seq} cannot be read: {exc}", b""
-        if leaf != leaf_stored:
-            return f"entry {seq} was changed after it was recorded: its content does not match its leaf hash", leaf
         if stored_prev != prev:
             return f"entry {seq} does not link to entry {seq - 1}: its prev is not that entry's hash", leaf
         if sorted(indexed) != sorted(inputs):
