@@ -143,6 +143,7 @@ def release_readiness(
             **{f"items_{status}": count for status, count in counts.items()},
             "items": table(rows, ["item", "section", "title", "status", "points", "detail", "evidence"]),
             "evidence_unavailable": dg.MetadataValue.json(dict(found.unavailable)),
+            "ledger_entries_by_kind": dg.MetadataValue.json(dict(sorted(found.ledger_kinds.items()))),
             "ledger_seq": entry.seq,
             "ledger_subject": entry.subject,
             "report_sha256": digest,
