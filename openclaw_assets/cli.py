@@ -312,7 +312,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_ledger_attest(args: argparse.Namespace) -> int:
     """Record an attestation of a readiness item (kind ``attestation``, subject ``readiness:<item>``)."""
-    from openclaw_assets.control.ledger import Ledger, ledger_url
+    from openclaw_assets.control.ledger import Ledger, LedgerError, ledger_url
     from openclaw_assets.control.readiness import ATTESTATION_KIND, ITEMS, SUBJECT_PREFIX
     from openclaw_assets.kernel.settings import profile
 
@@ -322,11 +322,11 @@ def cmd_ledger_attest(args: argparse.Namespace) -> int:
     if not by or not note:
         raise CliError("an attestation needs who gives it (--by) and what was checked (--note), both non-empty")
     home = openclaw_home(getattr(args, "home", None))
-    ledger = Ledger.open(home, url=ledger_url(profile()))
     try:
-        entry = ledger.append(ATTESTATION_KIND, SUBJECT_PREFIX + args.item, facts={"by": by, "note": note})
-    finally:
-        ledger.close()
+        with Ledger.open(home, url=ledger_url(profile())) as ledger:
+            entry = ledger.append(ATTESTATION_KIND, SUBJECT_PREFIX + args.item, facts={"by": by, "note": note})
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
     print(f"ledger entry {entry.seq}: {by} attests {args.item} ({ITEMS[args.item].title})")
     print("  it counts half a point while no automated evidence shows the item either way")
     return 0
