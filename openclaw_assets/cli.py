@@ -312,6 +312,51 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- openclaw ledger attest: a person's word for a release-readiness item --------------------------
+
+
+def cmd_ledger_attest(args: argparse.Namespace) -> int:
+    """Record an attestation of a readiness item (kind ``attestation``, subject ``readiness:<item>``)."""
+    from openclaw_assets.control.ledger import Ledger, LedgerError, ledger_url
+    from openclaw_assets.control.readiness import ATTESTATION_KIND, ITEMS, SUBJECT_PREFIX
+    from openclaw_assets.kernel.settings import profile
+
+    if args.item not in ITEMS:
+        raise CliError(f"unknown readiness item {args.item!r}; the items are: {', '.join(ITEMS)}")
+    by, note = args.by.strip(), args.note.strip()
+    if not by or not note:
+        raise CliError("an attestation needs who gives it (--by) and what was checked (--note), both non-empty")
+    home = openclaw_home(getattr(args, "home", None))
+    try:
+        with Ledger.open(home, url=ledger_url(profile())) as ledger:
+            entry = ledger.append(ATTESTATION_KIND, SUBJECT_PREFIX + args.item, facts={"by": by, "note": note})
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
+    print(f"ledger entry {entry.seq}: {by} attests {args.item} ({ITEMS[args.item].title})")
+    print("  it counts half a point while no automated evidence shows the item either way")
+    return 0
+
+
+def add_attest_parser(ledger_commands: argparse._SubParsersAction) -> None:
+    """``openclaw ledger attest ITEM --by NAME --note TEXT [--home DIR]``."""
+    attest = ledger_commands.add_parser(
+        "attest",
+        help="record that a person checked a release-readiness item",
+        description="Records an attestation in the provenance ledger. The release-readiness score counts it as "
+        "half a point for that item while no automated evidence shows the item holds or fails.",
+    )
+    attest.add_argument("item", help="the readiness item's id, e.g. data.privacy (README: Release readiness)")
+    attest.add_argument("--by", required=True, help="who attests (a name or an address)")
+    attest.add_argument("--note", required=True, help="what was checked, and how")
+    attest.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
+    )
+    attest.set_defaults(func=cmd_ledger_attest)
+
+
 def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[subprocess.Popen, Path]:
     """``dagster dev`` as a child process in its own session, output to a log file; (process, log file)."""
     argv, env = _dagster_dev(home, host, port)
@@ -610,7 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ledger = sub.add_parser(
         "ledger",
-        help="verify the provenance ledger, or print its newest signed head",
+        help="verify the provenance ledger, print its newest signed head, or attest a release-readiness item",
         description="The provenance ledger: every entry hash-chained into a Merkle tree under signed heads "
         "($OPENCLAW_HOME/ledger/ in the embedded profile, OPENCLAW_LEDGER_URL in scale-out).",
     )
@@ -634,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     head.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
     head.set_defaults(func=cmd_ledger_head)
+    add_attest_parser(actions)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, loopback only)")

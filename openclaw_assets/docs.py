@@ -1,4 +1,4 @@
-"""README.md's tables of assets, feature views and gates, generated from the code location.
+"""README.md's tables of assets, feature views, gates, pools and readiness items, generated from the code.
 
 ``python -m openclaw_assets.docs`` rewrites each block between ``<!-- generated: NAME -->`` and
 ``<!-- end generated: NAME -->`` in README.md; ``--check`` only says whether the README is
@@ -135,11 +135,22 @@ def pools_table() -> str:
     return _table(["pool", "slots", "assets", "what it guards"], rows)
 
 
+def readiness_table() -> str:
+    from openclaw_assets.control.readiness import RUBRIC, SECTIONS
+
+    rows = [
+        [SECTIONS[item.section], f"`{item.id}`", item.title, item.proves, "automated" if item.judge else "attestation"]
+        for item in RUBRIC
+    ]
+    return _table(["section", "item", "holds when", "evidence", "scored by"], rows)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "assets": assets_table,
     "feature-views": feature_views_table,
     "gates": gates_table,
     "pools": pools_table,
+    "readiness": readiness_table,
 }
 
 

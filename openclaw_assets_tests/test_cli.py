@@ -99,8 +99,34 @@ def test_each_action_help_names_its_own_options(tmp_path: Path, command: str, ac
 
 
 def test_the_ledger_commands_are_there():
-    assert {("ledger", "verify"), ("ledger", "head")} <= set(_actions())
+    assert {("ledger", "verify"), ("ledger", "head"), ("ledger", "attest")} <= set(_actions())
     assert _options(_actions()[("ledger", "verify")]) == {"-h", "--help", "--home", "--witness", "--no-files"}
+
+
+@pytest.mark.cli
+def test_ledger_attest_records_an_attestation_and_refuses_an_unknown_item(tmp_path: Path):
+    from openclaw_assets.control.ledger import Ledger
+    from openclaw_assets.control.readiness import ITEMS
+
+    home = tmp_path / "home"
+    attest = [str(BIN / "openclaw"), "ledger", "attest"]
+    done = _run(
+        [*attest, "data.privacy", "--by", "Ada Reviewer", "--note", "public data only", "--home", str(home)], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ledger entry 0: Ada Reviewer attests data.privacy" in done.stdout
+    (entry,) = Ledger.open(home).find(kind="attestation")
+    assert (entry.subject, dict(entry.facts)) == (
+        "readiness:data.privacy",
+        {"by": "Ada Reviewer", "note": "public data only"},
+    )
+    refused = _run([*attest, "data.privacy.typo", "--by", "Ada", "--note", "n", "--home", str(home)], tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "unknown readiness item 'data.privacy.typo'" in refused.stderr
+    assert all(item in refused.stderr for item in ITEMS)
+    blank = _run([*attest, "model.tuned", "--by", " ", "--note", "n", "--home", str(home)], tmp_path)
+    assert blank.returncode == 2 and "--by" in blank.stderr
+    assert len(Ledger.open(home).find(kind="attestation")) == 1
 
 
 def test_spawning_the_cli_from_a_test_without_the_cli_marker_fails_it(tmp_path: Path):
