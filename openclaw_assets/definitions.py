@@ -7,6 +7,7 @@ module level; they load inside the steps that use them.
 import dagster as dg
 
 from openclaw_assets.compute import definitions as compute_plane
+from openclaw_assets.control import definitions as control_plane
 from openclaw_assets.data import definitions as data_plane
 from openclaw_assets.features import definitions as feature_plane
 from openclaw_assets.kernel.concurrency import sleep_while_blocked
@@ -21,7 +22,7 @@ main_job = dg.define_asset_job(
 )
 features_job = dg.define_asset_job(
     "openclaw_features",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models", "deployment"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models", "deployment", "control"),
     description="Ingestion and the feature plane, without training (a range too short to hold out a month).",
 )
 
@@ -40,5 +41,6 @@ defs = dg.Definitions.merge(
     feature_plane.defs,
     model_plane.defs,
     compute_plane.defs,
+    control_plane.defs,
     dg.Definitions(jobs=[main_job, features_job], sensors=[automation_sensor], executor=dg.in_process_executor),
 )

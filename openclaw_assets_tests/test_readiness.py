@@ -677,8 +677,8 @@ def test_a_staged_release_of_the_real_pipeline_passes_the_default_floor_and_prom
     import shutil
 
     from openclaw_assets.compute.gateway import server
-    from openclaw_assets.control.assets import DEFAULT_MINIMUM
     from openclaw_assets.control.ledger import Ledger
+    from openclaw_assets.control.readiness import DEFAULT_MINIMUM
     from openclaw_assets.models.registry import CHALLENGER, CHAMPION
     from openclaw_assets_tests.conftest import run_job
     from openclaw_assets_tests.test_rollout import STAGING, alias, failures, train

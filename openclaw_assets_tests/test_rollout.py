@@ -58,7 +58,9 @@ def rollout(home: Path, staging: dict | None = None, **deployment) -> dg.Execute
             "production_deployment": {"config": deployment},
         }
     }
-    return run_job(home, run_config=run_config, selection=["staging_validation", "production_deployment"])
+    return run_job(
+        home, run_config=run_config, selection=["staging_validation", "release_readiness", "production_deployment"]
+    )
 
 
 def failures(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -17,8 +17,9 @@ from openclaw_assets.models.registry import MLFLOW
 
 rollout_job = dg.define_asset_job(
     ROLLOUT_JOB,
-    selection=["staging_validation", "production_deployment"],
-    description="Stage the challenger behind a real gateway, then promote it if every gate passed.",
+    selection=["staging_validation", "release_readiness", "production_deployment"],
+    description="Stage the challenger behind a real gateway, score its release readiness, then promote it if "
+    "every gate and the promotion policy allow.",
 )
 ab_job = dg.define_asset_job(
     "openclaw_ab_results", selection=["ab_results"], description="Join the prediction log with outcomes."

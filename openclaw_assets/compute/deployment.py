@@ -17,6 +17,7 @@ from pydantic import Field
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, Verdict, verdict
 from openclaw_assets.compute.staging import STAGING_CHECKS
 from openclaw_assets.control import subjects
+from openclaw_assets.control.readiness import DEFAULT_MINIMUM
 from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -45,7 +46,10 @@ class DeploymentConfig(dg.Config):
         description="Promote only a version a person approved in the ledger (`openclaw ledger approve VERSION`).",
     )
     min_readiness: float = Field(
-        default=0.0, ge=0, le=7, description="Lowest release-readiness score (the minimum of the four sections)."
+        default=DEFAULT_MINIMUM,
+        ge=0,
+        le=7,
+        description="Lowest release-readiness score (its weakest section's points of 7) the promotion needs.",
     )
 
 
@@ -108,7 +112,7 @@ def promotion_document(
 
 @dg.asset(
     group_name="deployment",
-    deps=["staging_validation"],
+    deps=["staging_validation", "release_readiness"],
     kinds={"mlflow"},
     pool=MLFLOW_POOL,
     code_version="compute-1",

@@ -11,12 +11,11 @@ does. Its metadata holds the 28 items as a table and the score and each section'
 import dagster as dg
 from pydantic import Field
 
+from openclaw_assets.control.readiness import DEFAULT_MINIMUM
 from openclaw_assets.control.resource import ProvenanceLedger
 from openclaw_assets.kernel.warehouse import Warehouse
 
 READINESS_FLOOR = "readiness_floor"
-DEFAULT_MINIMUM = 3.0
-"""The floor today's pipeline meets on its own evidence: see the README's "Release readiness"."""
 
 
 def _asset_graph(context: dg.AssetExecutionContext):

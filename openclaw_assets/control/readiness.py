@@ -46,6 +46,10 @@ LINEAGE_FIELDS = (
 )
 """What ``trained_model`` records of a version (the same values as its MLflow tags)."""
 
+DEFAULT_MINIMUM = 3.0
+"""The release score promotion needs by default: today's pipeline meets it on its own evidence
+(README: "Release readiness")."""
+
 GATEWAY_METRICS = (
     "openclaw_gateway_requests",
     "openclaw_gateway_request_seconds",
@@ -57,6 +61,7 @@ GATEWAY_METRICS = (
     "openclaw_gateway_risk_flags",
     "openclaw_gateway_model_version",
     "openclaw_gateway_challenger_share",
+    "openclaw_gateway_unrecorded_denials",
 )
 """The metric families the gateway's ``GET /metrics`` exports (a test keeps this list equal to the gateway's)."""
 

@@ -151,6 +151,8 @@ def ledger_recorder(home: Path, model_name: Callable[[], str]) -> Callable[[Path
     """
     import logging
 
+    opened: list = []
+
     def record(path: Path, lines: int) -> None:
         try:
             from openclaw_assets.control import subjects
@@ -159,7 +161,9 @@ def ledger_recorder(home: Path, model_name: Callable[[], str]) -> Callable[[Path
             from openclaw_assets.kernel.settings import profile
 
             facts = segment_facts(path)
-            ledger = Ledger.open(home, url=ledger_url(profile()))
+            if not opened:
+                opened.append(Ledger.open(home, url=ledger_url(profile())))
+            ledger = opened[0]
             name = model_name()
             inputs = []
             for version in facts["model_versions"]:
