@@ -65,12 +65,21 @@ def test_a_challenger_is_staged_promoted_and_served_on_the_scaleout_profile(
         "OPENCLAW_PROFILE": "scaleout",
         "OPENCLAW_MLFLOW_TRACKING_URI": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{postgres_database}",
         "OPENCLAW_MLFLOW_ARTIFACTS": f"s3://{bucket}/mlflow",
+        # the ledger on PostgreSQL too, in MLflow's database (its tables are prefixed openclaw_ledger_)
+        "OPENCLAW_LEDGER_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{postgres_database}",
         "OPENCLAW_HOME": str(home),
     }.items():
         monkeypatch.setenv(name, value)
     boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=bucket)
 
-    online = run_job(home, tags=TWO_MONTHS, selection=["feast_registry", "online_features"], profile=None)
+    # the training set again, so the scale-out ledger holds what the model is registered from
+    online = run_job(
+        home,
+        tags=TWO_MONTHS,
+        selection=["feast_registry", "online_features", "training_set"],
+        profile=None,
+        run_config={"ops": {"training_set": {"config": {"months": "2013-01:2013-02"}}}},
+    )
     assert online.success, failures(online)
     assert feast_servers.dbsize() > 0
     trained = run_job(
@@ -84,7 +93,7 @@ def test_a_challenger_is_staged_promoted_and_served_on_the_scaleout_profile(
     rolled = run_job(
         home,
         run_config={"ops": {"staging_validation": {"config": STAGING}}},
-        selection=["staging_validation", "production_deployment"],
+        selection=["staging_validation", "release_readiness", "production_deployment"],
         profile=None,
     )
     assert rolled.success, failures(rolled)

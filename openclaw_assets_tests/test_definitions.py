@@ -52,7 +52,8 @@ EXPECTED_GRAPH = {
     "trained_model": ["training_set"],
     "model_evaluation": ["trained_model"],
     "staging_validation": ["model_evaluation"],
-    "production_deployment": ["staging_validation"],
+    "release_readiness": ["model_evaluation", "staging_validation"],
+    "production_deployment": ["release_readiness", "staging_validation"],
     "batch_predictions": [
         "aircraft",
         "carrier_stats",
@@ -111,7 +112,7 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
 def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
     assert {s.name for s in defs.sensors} >= {"landing_zone_sensor", "model_rollout_sensor", "rollback_sensor"}
     job = defs.resolve_job_def("openclaw_rollout")
-    assert {n.name for n in job.graph.node_defs} == {"staging_validation", "production_deployment"}
+    assert {n.name for n in job.graph.node_defs} == {"staging_validation", "release_readiness", "production_deployment"}
     features = defs.resolve_job_def("openclaw_features")
     assert not features.graph.has_node_named("production_deployment")
 

@@ -66,6 +66,7 @@ def scaleout(feature_copy: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OPENCLAW_PROFILE", "scaleout")
     monkeypatch.setenv("OPENCLAW_FEAST_REGISTRY_URL", registry_url)
     monkeypatch.setenv("OPENCLAW_REDIS_URL", redis_url)
+    monkeypatch.setenv("OPENCLAW_LEDGER_URL", registry_url)  # the ledger's tables beside the registry's
     try:
         yield feature_copy, FeastStore.at(feature_copy), client, database
     finally:

@@ -196,6 +196,25 @@ def test_evaluation_reports_metrics_slices_and_a_plot(trained_home: Path):
     assert all(gates[f"model_evaluation:{g}"].passed for g in GATES)
 
 
+def _as_if_built(home: Path, path: Path) -> None:
+    """Record a training set a test rewrote in the ledger, as the training_set asset records its own.
+
+    The gates are under test here; test_control.py shows registration refusing a training set the
+    ledger does not hold.
+    """
+    from openclaw_assets.control import subjects
+    from openclaw_assets.control.ledger import Ledger
+    from openclaw_assets.kernel.atomic import sha256_file
+
+    with Ledger.open(home) as ledger:
+        ledger.append(
+            "training_set",
+            subjects.table("features", "training_set", None),
+            digest=sha256_file(path),
+            path=subjects.relative(home, path),
+        )
+
+
 def test_a_model_trained_on_shuffled_labels_fails_the_default_gates(trained_home: Path, tmp_path: Path):
     """January's labels permuted, February's real: the default gates, sample-size aware, still stop it."""
     home = tmp_path / "home"
@@ -206,6 +225,7 @@ def test_a_model_trained_on_shuffled_labels_fails_the_default_gates(trained_home
     january = (training.month_keys(frame) == "2013-01").to_numpy()
     frame.loc[january, "delayed"] = frame.loc[january, "delayed"].sample(frac=1.0, random_state=1).to_numpy()
     frame.to_parquet(path, index=False)
+    _as_if_built(home, path)
     result = _train_and_evaluate(home)
     assert not result.success
     gates = check_evaluations(result)
@@ -232,6 +252,7 @@ def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: 
     bad = (frame["month"] == 2) & (frame["origin"] == "JFK")
     frame.loc[bad, "delayed"] = 1 - frame.loc[bad, "delayed"]
     frame.to_parquet(path, index=False)
+    _as_if_built(home, path)
     result = _train_and_evaluate(home)
     gates = check_evaluations(result)
     assert not gates[f"model_evaluation:{model_assets.SLICE_FLOOR}"].passed
@@ -239,6 +260,7 @@ def test_a_bad_slice_and_a_regression_are_stopped(trained_home: Path, tmp_path: 
     assert not result.success
     # on clean data again, a challenger clearly worse than the champion is a regression
     path.write_bytes(clean)
+    _as_if_built(home, path)
     weaker = _train_and_evaluate(
         home,
         gate_config={"min_slice_auc": 0.0, "min_auc": 0.0, "max_calibration_error": 1.0},

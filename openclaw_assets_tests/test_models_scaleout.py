@@ -97,6 +97,9 @@ def test_models_on_postgres_and_s3(
         "OPENCLAW_MLFLOW_TRACKING_URI", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{postgres_database}"
     )
     monkeypatch.setenv("OPENCLAW_MLFLOW_ARTIFACTS", f"s3://{bucket}/mlflow")
+    # only the model store moves to the servers: the data and features this home was built from are in
+    # its embedded ledger, which registration reads (the ledger's own scale-out test is in test_ledger.py)
+    monkeypatch.setenv("OPENCLAW_LEDGER_URL", f"sqlite:///{home / 'ledger' / 'ledger.db'}")
 
     result = run_job(
         home,
