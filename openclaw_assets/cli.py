@@ -203,6 +203,8 @@ def _report(result, home: Path, log_path: Path | None) -> int:
         print(f"run {result.run_id} succeeded.")
         print(f"  tables:  {home / 'warehouse'}/<layer>/<table>/<YYYY-MM>.parquet")
         print("  summary: openclaw status")
+        print(f"  ledger:  {_ledger_line(home)}")
+        print("  lineage: openclaw lineage champion   (or a version, a table partition, a drop)")
         print("  UI:      make ui   (then open http://127.0.0.1:3000)")
         if logs:
             print(logs)
@@ -223,6 +225,16 @@ def _report(result, home: Path, log_path: Path | None) -> int:
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         print(f"  gate {name} failed" + (f": {text}" if text else ""), file=sys.stderr)
     return 1
+
+
+def _ledger_line(home: Path) -> str:
+    """How many entries the run's ledger holds and how to check it (never fails the run's report)."""
+    try:
+        with _open_ledger(home) as ledger:
+            size = ledger.size()
+    except Exception as exc:  # a report line, not a gate: say what happened
+        return f"unreadable ({exc})"
+    return f"{size:,} entries; check them with `openclaw ledger verify`"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -355,6 +367,34 @@ def add_attest_parser(ledger_commands: argparse._SubParsersAction) -> None:
         help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
     )
     attest.set_defaults(func=cmd_ledger_attest)
+
+
+def cmd_ledger_approve(args: argparse.Namespace) -> int:
+    """Record a person's approval of a model version (kind ``approval``), read by the promotion policy."""
+    from openclaw_assets.control.ledger import LedgerError
+
+    version = args.version.lstrip("v")
+    by, note = args.by.strip(), (args.note or "").strip()
+    if not version.isdigit():
+        raise CliError(f"a model version is a number (3 or v3), not {args.version!r}")
+    if not by:
+        raise CliError("an approval needs who gives it (--by)")
+    home = openclaw_home(getattr(args, "home", None))
+    try:
+        with _open_ledger(home) as ledger:
+            known = ledger.latest(f"model:{args.model}/{version}")
+            if known is None:
+                raise CliError(f"the ledger records no {args.model} v{version}: approve a registered version")
+            entry = ledger.append(
+                "approval",
+                f"approval:{args.model}/{version}",
+                inputs=[known.seq],
+                facts={"by": by, "version": version, "note": note},
+            )
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
+    print(f"ledger entry {entry.seq}: {by} approves {args.model} v{version} for promotion")
+    return 0
 
 
 def _start_dagster_dev(home: Path, host: str, port: int) -> tuple[subprocess.Popen, Path]:
@@ -655,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ledger = sub.add_parser(
         "ledger",
-        help="verify the provenance ledger, print its newest signed head, or attest a release-readiness item",
+        help="verify the provenance ledger, print its newest signed head, attest a readiness item, approve a version",
         description="The provenance ledger: every entry hash-chained into a Merkle tree under signed heads "
         "($OPENCLAW_HOME/ledger/ in the embedded profile, OPENCLAW_LEDGER_URL in scale-out).",
     )
@@ -680,6 +720,18 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
     head.set_defaults(func=cmd_ledger_head)
     add_attest_parser(actions)
+    approve = actions.add_parser(
+        "approve",
+        help="record that a person approved a model version for promotion",
+        description="Records an approval in the provenance ledger; production_deployment with "
+        "require_approval promotes only a version that has one.",
+    )
+    approve.add_argument("version", help="the model version (3 or v3)")
+    approve.add_argument("--by", required=True, help="who approves (a name or an address)")
+    approve.add_argument("--note", default="", help="why, or what was reviewed")
+    approve.add_argument("--model", default="flight_delay", help="registered model name (default flight_delay)")
+    approve.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    approve.set_defaults(func=cmd_ledger_approve)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, loopback only)")

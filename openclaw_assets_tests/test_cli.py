@@ -99,7 +99,7 @@ def test_each_action_help_names_its_own_options(tmp_path: Path, command: str, ac
 
 
 def test_the_ledger_commands_are_there():
-    assert {("ledger", "verify"), ("ledger", "head"), ("ledger", "attest")} <= set(_actions())
+    assert {("ledger", "verify"), ("ledger", "head"), ("ledger", "attest"), ("ledger", "approve")} <= set(_actions())
     assert _options(_actions()[("ledger", "verify")]) == {"-h", "--help", "--home", "--witness", "--no-files"}
 
 

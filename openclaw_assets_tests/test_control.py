@@ -122,9 +122,10 @@ def test_promotion_waits_for_a_recorded_approval_when_one_is_required(governed: 
     decision = ledger_of(home).latest(subjects.decision("promote_model", f"flight_delay/{version}"))
     assert decision is not None and not decision.facts["allowed"] and decision.facts["reasons"]
 
-    ledger_of(home).append(
-        "approval", f"approval:flight_delay/{version}", facts={"by": "release-manager", "version": version}
-    )
+    from openclaw_assets.cli import main
+
+    assert main(["--home", str(home), "ledger", "approve", "v999", "--by", "release-manager"]) == 2  # no such version
+    assert main(["--home", str(home), "ledger", "approve", f"v{version}", "--by", "release-manager"]) == 0
     allowed = rollout(home, require_approval=True)
     assert allowed.success, failures(allowed)
     assert alias(home, CHAMPION) == version
