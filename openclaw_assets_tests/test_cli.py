@@ -264,3 +264,20 @@ def test_run_splits_its_own_range_into_training_and_holdout_months():
     assert split_months(year) == (year[:10], year[10:])
     assert split_months(year[:2]) == (["2013-01"], ["2013-02"])
     assert split_months(year[:6]) == (year[:5], ["2013-06"])
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "ui.example.org"])
+def test_the_ui_refuses_an_address_other_machines_reach(host: str, capsys: pytest.CaptureFixture[str]):
+    from openclaw_assets.cli import main
+
+    assert main(["ui", "--host", host]) == 2
+    assert "no authentication" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_addresses_are_served_and_remote_ones_only_when_asked(host: str):
+    from openclaw_assets.cli import check_ui_host, is_loopback
+
+    assert is_loopback(host)
+    check_ui_host(host, allow_remote=False)
+    check_ui_host("0.0.0.0", allow_remote=True)  # said explicitly: no error

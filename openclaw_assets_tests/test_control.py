@@ -53,6 +53,22 @@ def test_the_pipeline_leaves_a_ledger_that_verifies(governed: Path):
     assert report.files_checked >= len(ledger.find(kind="drop"))
 
 
+def test_every_entry_is_also_an_openlineage_run_event(governed: Path):
+    import json
+
+    from openclaw_assets.control.openlineage import events_file
+
+    events = [json.loads(line) for line in events_file(governed).read_text().splitlines()]
+    ledger = ledger_of(governed)
+    built = {e.subject for e in ledger.entries() if e.kind not in ("decision", "approval", "attestation")}
+    assert built <= {e["outputs"][0]["name"] for e in events}
+    assert {e["eventType"] for e in events} == {"COMPLETE"}
+    champion = subjects.model("flight_delay", alias(governed, CHAMPION))
+    (trained,) = [e for e in events if e["outputs"][0]["name"] == champion]
+    assert trained["job"] == {"namespace": "openclaw", "name": "trained_model", "facets": {}}
+    assert [i["name"] for i in trained["inputs"]] == [subjects.table("features", "training_set", None)]
+
+
 def test_a_tampered_copy_of_the_home_is_rejected(governed: Path, tmp_path: Path):
     copy = tmp_path / "copy"
     shutil.copytree(governed, copy)

@@ -460,7 +460,7 @@ def test_an_induced_live_breach_rolls_the_champion_back_within_one_tick(life: Li
         request, reason, _ = rollout_decision(inst, store, None)
     assert request is None and "rolled back" in reason
     refused = run_job(home, selection=["production_deployment"])
-    assert not refused.success and any(f"v{broken} was rolled back" in m for m in failures(refused))
+    assert not refused.success and any(f"version {broken} was rolled back" in m for m in failures(refused))
     assert alias(home, CHAMPION) == good and len(record.read_history(home)) == lines
 
 

@@ -79,7 +79,7 @@ def promotion_document(
         for check, state in v.checks.items()
     ]
     checks += [
-        {"asset": v.asset, "name": f"judged v{version}", "passed": v.model_version == version, "blocking": True}
+        {"asset": v.asset, "name": "judges_this_version", "passed": v.model_version == version, "blocking": True}
         for v in verdicts
     ]
     evaluation = _materialization(instance, "model_evaluation", verdicts[0].run_id)

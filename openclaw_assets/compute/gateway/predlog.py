@@ -171,7 +171,7 @@ def ledger_recorder(home: Path, model_name: Callable[[], str]) -> Callable[[Path
                 if entry is not None:
                     inputs.append(entry.seq)
             relative = subjects.relative(home, path)
-            ledger.append(
+            entry = ledger.append(
                 "prediction_log",
                 f"prediction_log:{relative}",
                 digest=sha256_file(path),
@@ -179,6 +179,9 @@ def ledger_recorder(home: Path, model_name: Callable[[], str]) -> Callable[[Path
                 inputs=inputs,
                 facts={**facts, "model_name": name},
             )
+            from openclaw_assets.control.openlineage import emit
+
+            emit(home, entry, [ledger.entry(seq).subject for seq in inputs])
         except Exception as exc:  # the ledger is evidence, not a dependency of serving
             logging.getLogger("openclaw.gateway").warning(
                 "prediction log segment %s not recorded in the ledger: %s", path, exc
