@@ -117,6 +117,11 @@ def test_lineage_of_a_gateway_request_reaches_the_model_that_answered(governed: 
         request_id = answer.json()["request_id"]
     finally:
         gateway.stop()  # closes its log segment, which the gateway records in the ledger
+    from openclaw_assets.control.policy import load_policies
+
+    _, lines = find_request(governed, request_id)
+    # the allowed access decision is kept in each log line: the role and the policy bundle
+    assert {(line["role"], line["policy_bundle"]) for line in lines} == {("predict", load_policies().bundle_hash)}
     ledger = ledger_of(governed)
     target = resolve(ledger, governed, request_id, find_request=find_request)
     assert target.entry.kind == "prediction_log" and request_id[:8] not in target.entry.subject

@@ -63,6 +63,7 @@ class GatewayState:
             if len(self.decided) < DECIDED_MAX:
                 self.decided[key] = decision
         if decision.allowed:
+            request.state.role = role  # the prediction log records who was allowed, and by which bundle
             return role
         status = 401 if role is None else 403
         if self.ledger is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Security
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.responses import JSONResponse
 
 from openclaw_assets.compute.gateway.contract import MAX_ROWS, Flight, PredictRequest, PredictResponse
@@ -45,7 +45,7 @@ def router(state: GatewayState) -> APIRouter:
         responses=documented(401, 403, 413, 415, 422, 503),
         dependencies=[Security(BEARER), Depends(state.authorize)],
     )
-    async def predict(body: PredictRequest):
+    async def predict(body: PredictRequest, request: Request):
         import anyio
 
         started = time.perf_counter()
@@ -55,11 +55,12 @@ def router(state: GatewayState) -> APIRouter:
         snapshot = state.runtime.snapshot
         if snapshot is None:
             raise ApiError(503, "not_ready", state.runtime.last_error or "no model loaded yet")
+        role = getattr(request.state, "role", None)
         if len(flights) <= INLINE_ROWS and not state.settings.log_fsync:
-            answer = serve_flights(state, snapshot, flights, started)
+            answer = serve_flights(state, snapshot, flights, started, role)
         else:
             answer = await anyio.to_thread.run_sync(
-                serve_flights, state, snapshot, flights, started, limiter=state.limiter
+                serve_flights, state, snapshot, flights, started, role, limiter=state.limiter
             )
         return JSONResponse(answer)
 
@@ -75,8 +76,14 @@ class Tally:
     missed: dict[str, int] = field(default_factory=dict)
 
 
-def serve_flights(state: GatewayState, snapshot: Any, flights: list[Flight], started: float) -> dict[str, Any]:
-    """The synchronous part of a prediction, in a worker thread: the answer's body, once logged."""
+def serve_flights(
+    state: GatewayState, snapshot: Any, flights: list[Flight], started: float, role: str | None = None
+) -> dict[str, Any]:
+    """The synchronous part of a prediction, in a worker thread: the answer's body, once logged.
+
+    Each log line names the role the ``gateway_request`` policy allowed and that policy bundle's
+    hash: the allowed decisions are kept in the log, whose closed segments the ledger seals.
+    """
     from openclaw_assets.compute.gateway.runtime import NotReady
 
     try:
@@ -88,6 +95,9 @@ def serve_flights(state: GatewayState, snapshot: Any, flights: list[Flight], sta
     request_id = uuid.uuid4().hex
     out, records, tally = answers(state, flights, routes, features, columns, probability, flags, request_id)
     state.metrics.count(tally.scored, tally.flagged, tally.missed)
+    bundle = state.policies.bundle_hash if state.policies is not None else None
+    for record in records:
+        record["role"], record["policy_bundle"] = role, bundle
     state.log.append(records)
     elapsed = time.perf_counter() - started
     for version in groups:
