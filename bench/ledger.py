@@ -277,6 +277,50 @@ def measure_ledger(
     return {"rows": rows, "notes": notes, "figures": figures}
 
 
+def verify_home(spec: dict[str, Any]) -> dict[str, Any]:
+    """``verify`` of a finished pipeline's ledger, files included, then the peer: hashing the same files alone."""
+    imports(*p.LEDGER)
+    home = Path(spec["home"])
+    ours, peer = [], []
+    for _ in range(spec["repeats"]):
+        with p.Ledger.open(home) as ledger:
+            clock = time.perf_counter()
+            report = ledger.verify(check_files=True)
+            ours.append(time.perf_counter() - clock)
+            if not report.ok:
+                raise BenchError(f"the home's ledger does not verify: {report.message}")
+            paths = sorted({e.path for e in ledger.entries() if e.path})
+        clock = time.perf_counter()
+        for path in paths:
+            hashlib.sha256((home / path).read_bytes()).hexdigest()
+        peer.append(time.perf_counter() - clock)
+    sizes = sum((home / path).stat().st_size for path in paths)
+    return {"entries": report.entries, "files": report.files_checked, "bytes": sizes, "ours_s": ours, "peer_s": peer}
+
+
+def measure_home(home: str | None = None, repeats: int = 5) -> dict[str, Any]:
+    """The ledger a full ``openclaw run`` leaves: how long ``openclaw ledger verify`` takes on it."""
+    from bench.models import default_home, needs
+
+    source = needs(Path(home or default_home()), "ledger/ledger.db")
+    found = run_task("bench.ledger:verify_home", {"home": str(source), "repeats": repeats}, timeout_s=1800).report
+    ours, peer = median(found["ours_s"]), median(found["peer_s"])
+    rows = [
+        [
+            f"`verify` of a full run's ledger: {found['entries']:,} entries, {found['files']:,} files re-hashed"
+            f" ({found['bytes'] / 2**20:,.0f} MiB) (median s)",
+            f"{ours:.2f} s (chain, tree, every head's signature, every file)",
+            f"{peer:.2f} s (SHA-256 of the same files with hashlib, nothing else)",
+            x(ratio(ours, peer)) + " the time",
+        ]
+    ]
+    notes = [
+        f"`ledger_home`: on the home a full `openclaw run` left ({source}); {repeats} runs each, the files in the page"
+        " cache after the first."
+    ]
+    return {"rows": rows, "notes": notes, "figures": found}
+
+
 CASES = [
     Case(
         "ledger",
@@ -293,5 +337,19 @@ CASES = [
         quick={"entries": 20_000, "rounds": 2, "batches": 2, "singles": 20, "proofs": 50},
         libraries=("SQLAlchemy", "cryptography"),
         minutes="1.5",
+    ),
+    Case(
+        "ledger_home",
+        "Control plane",
+        "`openclaw ledger verify` on the ledger a full `openclaw run` leaves: chain, tree, signatures and every"
+        " file it names re-hashed",
+        "hashing the same files with hashlib alone",
+        "verify seconds (median of 5), entries, files and bytes re-hashed",
+        "ours ÷ peer time",
+        measure_home,
+        full={"repeats": 5},
+        quick={"repeats": 2},
+        libraries=("SQLAlchemy", "cryptography"),
+        minutes="0.2",
     ),
 ]

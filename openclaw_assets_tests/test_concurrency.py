@@ -304,3 +304,24 @@ def test_processes_opening_a_new_store_at_the_same_instant_all_succeed(
 
         client = MlflowStore.at(tmp_path, "embedded").client()
         assert [e.name for e in client.search_experiments()].count(EXPERIMENT) == 1
+
+
+def test_a_run_waiting_for_a_pool_sleeps_until_its_next_claim_and_the_patched_method_still_exists():
+    """The one private Dagster path (kernel/concurrency.sleep_while_blocked): fails if a Dagster upgrade moves it."""
+    import inspect
+    import time
+    from types import SimpleNamespace
+
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+
+    import openclaw_assets.definitions  # noqa: F401 (applies the patch, as loading the code location does)
+
+    method = InstanceConcurrencyContext.interval_to_next_pending_claim_check
+    assert getattr(method, "sleeps", False)
+    source = inspect.getsource(InstanceConcurrencyContext)
+    assert "_pending_claims" in source and "_pending_timeouts" in source  # the state the replacement reads
+    waiting = SimpleNamespace(
+        _pending_claims={"online_features"}, _pending_timeouts={"online_features": time.time() + 5}
+    )
+    assert 4.0 < method(waiting) <= 5.0  # Dagster's own answer here is 0: a busy loop
+    assert method(SimpleNamespace(_pending_claims=set(), _pending_timeouts={})) == 0.0
