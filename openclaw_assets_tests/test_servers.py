@@ -114,10 +114,14 @@ def test_webserver_shows_the_graph_and_check_results(tmp_path: Path):
         "online_features",
         "training_set",
         "staging_validation",
+        "release_readiness",
         "production_deployment",
         "batch_predictions",
         "ab_results",
     }
+    readiness = {c["name"]: c for c in nodes["release_readiness"]["assetChecksOrError"]["checks"]}
+    assert readiness["readiness_floor"]["blocking"] is True
+    assert "release_readiness" in {d["path"][0] for d in nodes["production_deployment"]["dependencyKeys"]}
     training_checks = {c["name"]: c for c in nodes["training_set"]["assetChecksOrError"]["checks"]}
     assert training_checks["point_in_time"]["executionForLatestMaterialization"]["status"] == "SUCCEEDED"
     assert {d["path"][0] for d in nodes["validated_flights"]["dependencyKeys"]} == {
