@@ -84,7 +84,7 @@ def promotion_document(
     ]
     evaluation = _materialization(instance, "model_evaluation", verdicts[0].run_id)
     staging = _materialization(instance, "staging_validation", verdicts[1].run_id)
-    budget = staging.get("p99_budget_ms")
+    auc, p99, budget = evaluation.get("holdout_auc"), staging.get("p99_ms"), staging.get("p99_budget_ms")
     approvals = [
         {"by": str(e.facts.get("by", "")), "version": str(e.facts.get("version", ""))}
         for e in ledger.open().find(kind="approval", subject_prefix=f"approval:{name}/")
@@ -93,10 +93,11 @@ def promotion_document(
     return {
         "version": version,
         "checks": checks,
-        "quality": {"auc": float(evaluation.get("holdout_auc", 0.0)), "floor": GateConfig().min_auc},
+        # a figure its run did not record is null: the policy then names what is missing
+        "quality": {"auc": None if auc is None else float(auc), "floor": GateConfig().min_auc},
         "staging": {
-            "p99_ms": float(staging.get("p99_ms", float("inf"))),
-            "budget_ms": float(budget) if budget is not None else float("inf"),
+            "p99_ms": None if p99 is None else float(p99),
+            "budget_ms": None if budget is None else float(budget),
             "passed": verdicts[1].passed,
         },
         "rolled_back_versions": sorted(
