@@ -316,11 +316,13 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
     home = openclaw_home(args.home)
     ledger = _open_ledger(home)
+    from openclaw_assets.control.ledger import LedgerError
+
     try:
         target = resolve(ledger, home, args.target, args.model, find_request)
-    except LineageError as exc:
+        print(describe(ledger, target))
+    except (LineageError, LedgerError) as exc:
         raise CliError(str(exc)) from None
-    print(describe(ledger, target))
     return 0
 
 
@@ -444,6 +446,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from openclaw_assets.kernel.months import between, format_range, shift
     from openclaw_assets.replay import shift_years_for
 
+    check_ui_host(args.host, args.allow_remote)  # replay serves the same UI
     home = openclaw_home(args.home)
     start = _months(args.start)
     if start != between(start[0], start[-1]):
@@ -686,7 +689,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--timeout", type=float, default=900.0, help="seconds to wait for one month's story (default 900)"
     )
-    replay.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1)")
+    replay.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1, loopback only)")
+    replay.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve the UI on a non-loopback address although it has no authentication",
+    )
     replay.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     replay.add_argument(
         "--keep-ui", action="store_true", help="leave the UI running after the last month, until Ctrl-C"
@@ -752,6 +760,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lineage.add_argument("target", help="model version, table partition, request id or drop")
     lineage.add_argument("--model", default="flight_delay", help="registered model name (default flight_delay)")
+    lineage.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
+    )
     lineage.set_defaults(func=cmd_lineage)
     return parser
 

@@ -94,7 +94,11 @@ def promotion_document(
         "version": version,
         "checks": checks,
         # a figure its run did not record is null: the policy then names what is missing
-        "quality": {"auc": None if auc is None else float(auc), "floor": GateConfig().min_auc},
+        # the floor the evaluation applied (its configured floor less its sampling allowance)
+        "quality": {
+            "auc": None if auc is None else float(auc),
+            "floor": float(evaluation.get("auc_floor", GateConfig().min_auc)),
+        },
         "staging": {
             "p99_ms": None if p99 is None else float(p99),
             "budget_ms": None if budget is None else float(budget),

@@ -6,6 +6,7 @@ one tick directly; the sensors wrap them.
 
 import contextlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import dagster as dg
 from openclaw_assets.compute.evidence import EVALUATION_CHECKS, verdict
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
+
+log = logging.getLogger("openclaw.sensors")
 
 ROLLOUT_JOB = "openclaw_rollout"
 
@@ -180,23 +183,26 @@ def rollback_tick(home: Path, instance: dg.DagsterInstance, mlflow_store: Mlflow
             "signals": {k: v for k, v in (status or {}).items() if k != "token"},
         },
     )
-    from openclaw_assets.control import subjects
-    from openclaw_assets.control.resource import ProvenanceLedger
-
-    ledger = ledger or ProvenanceLedger.at(home, mlflow_store.warehouse.profile)
-    name = mlflow_store.model_name
-    ledger.record(
-        None,
-        "rollback",
-        f"deployment:{name}",
-        inputs=[subjects.model(name, previous), subjects.model(name, version)],
-        facts={"action": record.ROLLBACK, "champion": str(previous), "rolled_back": version, "reason": why},
-    )
     if status is not None:  # switch the gateway now rather than at its next poll
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(
                 status["url"] + "/v1/admin/reload", headers={"Authorization": f"Bearer {status['token']}"}, timeout=30
             )
+    from openclaw_assets.control import subjects
+    from openclaw_assets.control.resource import ProvenanceLedger
+
+    ledger = ledger or ProvenanceLedger.at(home, mlflow_store.warehouse.profile)
+    name = mlflow_store.model_name
+    try:  # evidence of a rollback that has happened: a ledger that cannot take it must not undo the reload
+        ledger.record(
+            None,
+            "rollback",
+            f"deployment:{name}",
+            inputs=[subjects.model(name, previous), subjects.model(name, version)],
+            facts={"action": record.ROLLBACK, "champion": str(previous), "rolled_back": version, "reason": why},
+        )
+    except Exception as exc:
+        log.warning("rollback v%s -> v%s not recorded in the ledger: %s", version, previous, exc)
     event = dg.AssetMaterialization(
         asset_key="production_deployment",
         description=f"rollback: v{version} -> v{previous}",

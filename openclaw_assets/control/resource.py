@@ -9,6 +9,7 @@ warehouse's storage profile.
 
 # No `from __future__ import annotations` here: Dagster reads the nested resource type at run time.
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,17 @@ _OPEN: dict[tuple[int, str, str | None], Any] = {}
 
 class DecisionDenied(dg.Failure):
     """A policy denied a decision point; the description lists the policy's reasons."""
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (a figure a failed step could not measure)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _context_facts(context: Any, asset: str | None) -> dict[str, Any]:
@@ -123,7 +135,7 @@ class ProvenanceLedger(dg.ConfigurableResource):
     ):
         """Append one entry; input subjects not in the ledger are named in the entry's ``unresolved_inputs``."""
         seqs, missing = self.resolve(inputs)
-        all_facts = {**_context_facts(context, asset), **(facts or {})}
+        all_facts = json_safe({**_context_facts(context, asset), **(facts or {})})
         if missing:
             all_facts["unresolved_inputs"] = missing
         relative = subjects.relative(self.root, path) if path is not None else None

@@ -623,6 +623,7 @@ def model_evaluation(
             "champion_auc": float(champion["auc"]) if champion else float("nan"),
             "calibration_error": float(found["calibration_error"]),
             "calibration_se": float(found["calibration_se"]),
+            "auc_floor": float(outcomes[QUALITY_FLOOR].metadata.get("auc_floor", config.min_auc)),
             "holdout_rows": int(found["rows"]),
             "holdout_days": int(found["days"]),
             "worst_slice_auc": float(slices["auc"].min()) if len(slices) else float("nan"),

@@ -52,15 +52,19 @@ class PredictionLog:
         self._path: Path | None = None
         self._lines = 0
         self._segments = 0
+        self._closers: list[threading.Thread] = []
 
     def _close_segment(self) -> None:
+        """Close the open file; ``on_close`` runs in a thread of its own, so no request waits for it."""
         if self._fd is None:
             return
         os.close(self._fd)
         path, lines = self._path, self._lines
         self._fd, self._path, self._lines = None, None, 0
         if self.on_close is not None and path is not None and lines:
-            self.on_close(path, lines)
+            closer = threading.Thread(target=self.on_close, args=(path, lines), name="predlog-seal", daemon=True)
+            closer.start()
+            self._closers = [t for t in self._closers if t.is_alive()] + [closer]
 
     def _descriptor(self, day: str) -> int:
         if self._fd is not None and (day != self._day or self._lines >= self.segment_lines):
@@ -90,9 +94,13 @@ class PredictionLog:
                 os.fdatasync(fd)
             self._lines += len(records)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 60.0) -> None:
+        """Close the open segment and wait (up to ``timeout`` seconds) until every closed one is recorded."""
         with self._lock:
             self._close_segment()
+            closers = list(self._closers)
+        for closer in closers:
+            closer.join(timeout)
 
 
 def segment_facts(path: Path) -> dict:
