@@ -12,6 +12,8 @@ from openclaw_assets.data import definitions as data_plane
 from openclaw_assets.features import definitions as feature_plane
 from openclaw_assets.kernel.concurrency import sleep_while_blocked
 from openclaw_assets.models import definitions as model_plane
+from openclaw_assets.models.training import feature_families
+from openclaw_assets.observability import definitions as observability_plane
 
 sleep_while_blocked()  # a run waiting for a pool sleeps instead of spinning a core (kernel/concurrency.py)
 
@@ -42,5 +44,6 @@ defs = dg.Definitions.merge(
     model_plane.defs,
     compute_plane.defs,
     control_plane.defs,
+    observability_plane.build(families=feature_families()),
     dg.Definitions(jobs=[main_job, features_job], sensors=[automation_sensor], executor=dg.in_process_executor),
 )

@@ -26,6 +26,17 @@ CATEGORICAL = ["carrier", "origin", "route", "plane_engine_type"]
 FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route", *[name for view in VIEWS for name in view.features]]
 BASELINE_FEATURES = [*REQUEST_FIELDS, "carrier", "origin", "route"]
 """Raw columns only: what a flight's schedule says, no joined features."""
+
+
+def feature_families() -> dict[str, list[str]]:
+    """The model's inputs by family, for drift: the request's own fields, the entity keys, then each view's."""
+    return {
+        "request": list(REQUEST_FIELDS),
+        "entity": ["carrier", "origin", "route"],
+        **{view.name: list(view.features) for view in VIEWS},
+    }
+
+
 SLICES = ["carrier", "origin", "month"]
 """Slices the evaluation gates; ``month`` is the flight's local month key (``month_keys``)."""
 
