@@ -65,6 +65,13 @@ EXPECTED_GRAPH = {
         "weather_hourly",
     ],
     "ab_results": ["production_deployment", "validated_flights"],
+    "pipeline_health": [
+        "quarantine_flights",
+        "quarantine_weather",
+        "staging_validation",
+        "validated_flights",
+        "validated_weather",
+    ],
 }
 
 

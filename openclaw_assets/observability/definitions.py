@@ -4,7 +4,9 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from openclaw_assets.observability import health, sensors
+
 
 def build(families: Mapping[str, Sequence[str]]) -> dg.Definitions:
     """The plane's assets, checks, sensors and resources; ``families`` names each feature family's columns."""
-    return dg.Definitions()
+    return dg.Definitions.merge(health.defs, sensors.defs)

@@ -1,0 +1,310 @@
+"""The alert sensors, ticked for real against a temp instance and a local webhook receiver."""
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from openclaw_assets.observability import sensors
+from openclaw_assets.observability.notify import WEBHOOK_ENV, AlertWebhook
+
+
+class Receiver:
+    """A webhook on 127.0.0.1 that records each POST; ``fail_next`` answers that many with 500 first."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.fail_next = 0
+        self.refused = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_next:
+                    receiver.fail_next -= 1
+                    receiver.refused += 1
+                    self.send_response(500)
+                    self.end_headers()
+                    self.wfile.write(b"receiver down")
+                    return
+                receiver.deliveries.append(json.loads(body))
+                receiver.headers.append(dict(self.headers))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=secret"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def alerts(self) -> list[dict]:
+        return [alert for body in self.deliveries for alert in body["alerts"]]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as inst:
+        yield inst
+
+
+class Verdicts(dg.Config):
+    """What the test asset's checks conclude."""
+
+    gate: bool = True
+    soft: bool = True
+
+
+@dg.asset(
+    check_specs=[
+        dg.AssetCheckSpec("gate", asset="orders", blocking=True),
+        dg.AssetCheckSpec("soft", asset="orders"),
+    ]
+)
+def orders(config: Verdicts):
+    """A table with a blocking gate and a WARN check."""
+    yield dg.MaterializeResult(metadata={"rows": 3})
+    yield dg.AssetCheckResult(check_name="gate", passed=config.gate, description="3 of 3 rows have an order id")
+    yield dg.AssetCheckResult(check_name="soft", passed=config.soft, severity=dg.AssetCheckSeverity.WARN)
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("psi", asset="feature_drift")])
+def feature_drift(config: Verdicts):
+    """Drift of the newest month against the baseline (a WARN check)."""
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(
+        check_name="psi", passed=config.soft, severity=dg.AssetCheckSeverity.WARN, description="dep_delay PSI 0.31"
+    )
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("online_freshness", asset="online_features", blocking=True)])
+def online_features(config: Verdicts):
+    """The online store and its freshness gate."""
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="online_freshness", passed=config.gate, description="online until 2013-05")
+
+
+ASSETS = [orders, feature_drift, online_features]
+REPOSITORY = dg.Definitions(assets=ASSETS).get_repository_def()
+SENSORS = {s.name: s for s in sensors.SENSORS}
+
+
+def run(instance: dg.DagsterInstance, asset: dg.AssetsDefinition, **verdicts: bool) -> None:
+    dg.materialize(
+        [asset], instance=instance, raise_on_error=False, run_config={"ops": {asset.key.path[-1]: {"config": verdicts}}}
+    )
+
+
+class Ticker:
+    """One sensor ticked again and again, its cursor carried as the daemon carries it."""
+
+    def __init__(self, instance: dg.DagsterInstance, name: str, webhook: AlertWebhook) -> None:
+        self.instance, self.sensor, self.webhook = instance, SENSORS[name], webhook
+        self.cursor: str | None = None
+
+    def tick(self) -> str:
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            repository_def=REPOSITORY,
+            resources={"alert_webhook": self.webhook},
+        )
+        result = self.sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        assert not result.run_requests
+        if result.cursor is not None:
+            self.cursor = result.cursor
+        assert result.skip_reason is not None
+        return result.skip_reason.skip_message or ""
+
+
+def test_a_failed_blocking_check_is_delivered_once_in_alertmanagers_format(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False)
+    reason = ticker.tick()
+    assert "sent 1: orders:gate failed" in reason
+    [body] = receiver.deliveries
+    assert body["version"] == "4" and body["status"] == "firing" and body["receiver"] == "openclaw-dagster"
+    [alert] = body["alerts"]
+    assert alert["labels"] == {
+        "alertname": "OpenclawCheckFailed",
+        "severity": "critical",
+        "source": "dagster",
+        "asset": "orders",
+        "check": "gate",
+        "blocking": "true",
+    }
+    assert alert["annotations"]["description"] == "3 of 3 rows have an order id"
+    assert alert["annotations"]["run_id"] == instance.get_runs()[0].run_id
+    record = instance.get_run_records()[0]
+    assert record.start_time <= datetime.fromisoformat(alert["startsAt"]).timestamp() <= record.end_time
+    assert alert["endsAt"] == "0001-01-01T00:00:00Z"
+    assert receiver.headers[0]["Idempotency-Key"] == alert["fingerprint"]
+
+    assert "nothing new to send (1 recent events, all sent)" in ticker.tick()  # the next tick: no second copy
+    assert len(receiver.deliveries) == 1
+
+    run(instance, orders, gate=False)  # a second failure is a second event
+    assert "sent 1" in ticker.tick()
+    assert len(receiver.deliveries) == 2
+    assert receiver.alerts()[0]["fingerprint"] != receiver.alerts()[1]["fingerprint"]
+    ticker.tick()
+    assert len(receiver.deliveries) == 2
+
+
+def test_nothing_is_sent_for_passing_checks_nor_for_a_failed_warn_check(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=True, soft=True)
+    run(instance, orders, gate=True, soft=False)
+    assert ticker.tick().startswith("nothing new to send (0 recent events")
+    assert receiver.deliveries == []
+
+
+def test_a_failed_delivery_is_retried_on_the_next_tick_and_never_marked_sent(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False)
+    run(instance, orders, gate=False)
+    receiver.fail_next = 1
+    reason = ticker.tick()
+    assert "2 not delivered" in reason and "answered 500 Internal Server Error" in reason
+    assert "token=secret" not in reason  # the URL's path and query may hold a secret
+    assert json.loads(ticker.cursor or "{}")["sent"] == []
+    assert receiver.deliveries == []
+
+    receiver.fail_next = 0
+    assert "sent 2" in ticker.tick()
+    assert "nothing new" in ticker.tick()
+    assert len(receiver.deliveries) == 2 and receiver.refused == 1
+
+
+def test_a_failure_midway_keeps_what_was_delivered_and_retries_the_rest(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False)
+    assert "sent 1" in ticker.tick()
+    run(instance, orders, gate=False)
+    run(instance, orders, gate=False)
+    receiver.fail_next = 1
+    assert "2 not delivered" in ticker.tick()
+    assert "sent 2" in ticker.tick()
+    keys = [a["annotations"]["event"] for a in receiver.alerts()]
+    assert len(keys) == 3 == len(set(keys))
+
+
+def test_an_unreachable_webhook_is_a_clear_reason_not_an_error(instance):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url="http://127.0.0.1:9/hook"))
+    run(instance, orders, gate=False)
+    reason = ticker.tick()
+    assert "1 not delivered (webhook http://127.0.0.1:9 unreachable: ConnectError" in reason
+
+
+def test_without_a_webhook_url_the_sensors_send_nothing_and_say_so(instance, receiver, monkeypatch):
+    monkeypatch.delenv(WEBHOOK_ENV, raising=False)
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook())
+    run(instance, orders, gate=False)
+    assert ticker.tick() == f"${WEBHOOK_ENV} is not set: alert notifications are off"
+    assert ticker.cursor is None
+
+    monkeypatch.setenv(WEBHOOK_ENV, receiver.url)  # read through dg.EnvVar at delivery time
+    assert "sent 1: orders:gate failed" in ticker.tick()
+    assert len(receiver.deliveries) == 1
+
+
+def test_a_failed_check_on_a_drift_asset_is_a_drift_alarm_not_a_check_alert(instance, receiver):
+    webhook = AlertWebhook(url=receiver.url)
+    drift, checks = (
+        Ticker(instance, "drift_alert_sensor", webhook),
+        Ticker(instance, "check_failure_alert_sensor", webhook),
+    )
+    run(instance, feature_drift, soft=True)
+    assert "nothing new" in drift.tick()
+    run(instance, feature_drift, soft=False)
+    assert "sent 1: feature_drift:psi failed" in drift.tick()
+    assert "nothing new" in checks.tick()
+    [alert] = receiver.alerts()
+    assert alert["labels"]["alertname"] == "OpenclawDrift" and alert["labels"]["severity"] == "warning"
+    assert alert["annotations"]["description"] == "dep_delay PSI 0.31"
+
+
+def test_a_failed_freshness_gate_and_a_stale_asset_are_freshness_alerts(instance, receiver):
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    webhook = AlertWebhook(url=receiver.url)
+    fresh, checks = (
+        Ticker(instance, "freshness_alert_sensor", webhook),
+        Ticker(instance, "check_failure_alert_sensor", webhook),
+    )
+    run(instance, online_features, gate=False)
+    assert "sent 1: online_features:online_freshness failed" in fresh.tick()
+    assert "nothing new" in checks.tick()  # blocking, but a freshness gate: notified once, by the freshness sensor
+
+    # what Dagster's freshness daemon records when a freshness policy's window has passed
+    instance.report_runless_asset_event(
+        FreshnessStateChange(
+            key=dg.AssetKey("online_features"),
+            previous_state=FreshnessState.PASS,
+            new_state=FreshnessState.FAIL,
+            state_change_timestamp=datetime.now().timestamp(),
+        )
+    )
+    assert "sent 1: online_features freshness FAIL" in fresh.tick()
+    assert "nothing new" in fresh.tick()
+    names = [(a["labels"]["alertname"], a["labels"].get("freshness_state")) for a in receiver.alerts()]
+    assert names == [("OpenclawStale", None), ("OpenclawStale", "FAIL")]
+
+
+def test_a_rollback_is_notified_once_and_a_promotion_is_not(instance, receiver):
+    ticker = Ticker(instance, "rollback_alert_sensor", AlertWebhook(url=receiver.url))
+    # the two kinds of production_deployment materialization compute's deployment step and rollback sensor report
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("production_deployment", metadata={"action": "promote", "model_version": "3"})
+    )
+    assert "nothing new" in ticker.tick()
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "production_deployment",
+            description="rollback: v3 -> v2",
+            metadata={
+                "action": "rollback",
+                "model_version": "2",
+                "champion_version": "2",
+                "rolled_back": "3",
+                "reason": "p99 412.0 ms over 40 requests (SLO 250 ms)",
+            },
+        )
+    )
+    assert "sent 1: rollback v3 -> v2" in ticker.tick()
+    assert "nothing new" in ticker.tick()
+    [alert] = receiver.alerts()
+    assert alert["labels"]["alertname"] == "OpenclawRollback" and alert["labels"]["model_version"] == "3"
+    assert alert["annotations"]["description"] == "p99 412.0 ms over 40 requests (SLO 250 ms)"
+
+
+def test_the_code_location_binds_the_alert_sensors_and_their_webhook():
+    from openclaw_assets.definitions import defs
+
+    repository = defs.get_repository_def()
+    assert {s.name for s in defs.sensors or []} >= set(SENSORS)
+    assert isinstance((defs.resources or {})["alert_webhook"], AlertWebhook)
+    keys = {f"{k.asset_key.to_user_string()}:{k.name}" for k in sensors.check_keys(repository)}
+    assert {"validated_flights:row_accounting", "online_features:online_freshness"} <= keys
+    assert "pipeline_health:row_count_anomaly" in keys
