@@ -1,5 +1,6 @@
 """The alert sensors, ticked for real against a temp instance and a local webhook receiver."""
 
+import importlib.util
 import json
 import threading
 from collections.abc import Iterator
@@ -308,3 +309,57 @@ def test_the_code_location_binds_the_alert_sensors_and_their_webhook():
     keys = {f"{k.asset_key.to_user_string()}:{k.name}" for k in sensors.check_keys(repository)}
     assert {"validated_flights:row_accounting", "online_features:online_freshness"} <= keys
     assert "pipeline_health:row_count_anomaly" in keys
+
+
+STALE_LOCATION = '''
+from datetime import timedelta
+
+import dagster as dg
+
+from openclaw_assets.observability import sensors
+
+@dg.asset(freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=1)))
+def minutely():
+    """A table that is late a minute after its last refresh."""
+    return dg.MaterializeResult()
+
+defs = dg.Definitions.merge(
+    dg.Definitions(assets=[minutely]),
+    dg.Definitions(sensors=[s for s in sensors.SENSORS if s.name == "freshness_alert_sensor"]),
+    dg.Definitions(resources=sensors.defs.resources),
+)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.cli
+@pytest.mark.timeout(600)
+def test_a_stale_asset_reaches_the_webhook_through_the_real_daemon(tmp_path: Path, receiver: Receiver):
+    """Dagster's freshness daemon marks the asset FAIL; the daemon's own tick of the sensor delivers it."""
+    from openclaw_assets_tests.test_servers import BIN, _env, _server, _wait
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _env(home) | {
+        WEBHOOK_ENV: receiver.url,
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    location = tmp_path / "stale_location.py"
+    location.write_text(STALE_LOCATION)
+    with dg.DagsterInstance.local_temp(env["DAGSTER_HOME"]) as instance:
+        spec = importlib.util.spec_from_file_location("stale_location", location)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert dg.materialize([module.minutely], instance=instance).success
+        log = tmp_path / "daemon.log"
+        with _server([str(BIN / "dagster-daemon"), "run", "-f", str(location)], env, log):
+
+            def stale() -> list[dict]:
+                return [a for a in receiver.alerts() if a["labels"].get("freshness_state") == "FAIL"]
+
+            [alert] = _wait(stale, 300, "a freshness FAIL notification from the daemon", log)
+            assert alert["labels"]["asset"] == "minutely" and alert["labels"]["alertname"] == "OpenclawStale"
+            state = instance.get_freshness_state_records([dg.AssetKey("minutely")])[dg.AssetKey("minutely")]
+            assert state.freshness_state.value == "FAIL"
