@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -363,3 +364,17 @@ def test_a_stale_asset_reaches_the_webhook_through_the_real_daemon(tmp_path: Pat
             assert alert["labels"]["asset"] == "minutely" and alert["labels"]["alertname"] == "OpenclawStale"
             state = instance.get_freshness_state_records([dg.AssetKey("minutely")])[dg.AssetKey("minutely")]
             assert state.freshness_state.value == "FAIL"
+
+
+def test_events_older_than_a_day_are_not_sent_and_a_broken_cursor_is_replaced(instance, receiver):
+    webhook = AlertWebhook(url=receiver.url)
+    run(instance, orders, gate=False)
+    keys = sensors.check_keys(REPOSITORY)
+
+    def collect(since: float) -> list:
+        return sensors.failed_checks(instance, keys, {"check"}, since)
+
+    later = sensors.alert_tick(collect, webhook, None, time.time() + sensors.LOOKBACK + 60)
+    assert later.sent == [] and receiver.deliveries == []  # turned on a day after the failure: no page
+    now = sensors.alert_tick(collect, webhook, "not json", time.time())
+    assert len(now.sent) == 1 and "an unreadable cursor was replaced" in now.reason

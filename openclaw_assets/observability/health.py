@@ -13,7 +13,6 @@ quarantine rate from 0% to 1.5% under a 2% ceiling, a p99 tripling under its bud
 these add. A failed one is notified by ``check_failure_alert_sensor`` with severity warning.
 """
 
-
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace

@@ -12,13 +12,15 @@ Each sensor reads one kind of durable event from the instance's event log, by as
   ``rollback`` (what the compute plane's rollback sensor reports when it moves champion back).
 
 One notification per event: every event has a key (the check execution's record id, the
-materialization's storage id, the freshness state's change time). The cursor holds the keys
-delivered, pruned to those the sensor can still see, and the time before which events are not
-notified (the first tick's time less ``LOOKBACK``: a sensor turned on does not page for last
-year's failures). A delivery that fails stops the tick: that event and the ones after it stay
-undelivered, not marked sent, and go out on the next tick; nothing delivered is sent again.
-A webhook that took a POST but whose answer was lost may get it twice: the payload's
-``fingerprint`` (and ``Idempotency-Key`` header) lets it tell.
+materialization's storage id, the freshness state's change time). Each tick considers the events
+of the last ``LOOKBACK`` (a day: a sensor turned on does not page for last year's failures) and
+the cursor holds the keys of those delivered. A delivery that fails stops the tick: that event
+and the ones after it stay undelivered, not marked sent, and go out on a later tick (within the
+day); nothing delivered is sent again. A webhook that took a POST but whose answer was lost may
+get it twice: the payload's ``fingerprint`` (and ``Idempotency-Key`` header) lets it tell.
+
+Reading is kept cheap (a tick every 30 s): one query for the latest execution of every check,
+and a check's history only when its latest execution is recent.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ ROLLBACK_ASSET = "production_deployment"
 """The asset whose ``action: rollback`` materializations are rollbacks."""
 
 LOOKBACK = 24 * 3600.0
-"""On a sensor's first tick, events older than this are not notified."""
+"""Events older than this are not notified (nor retried)."""
+SLACK = 6 * 3600.0
+"""How long after a newer execution of the same check was planned an older one may still be evaluated."""
 HISTORY = 25
 """Executions read per check (and materializations of the rollback asset) each tick."""
 
@@ -58,23 +62,22 @@ class Tick:
     error: str | None = None
 
 
-def _state(cursor: str | None, now: float) -> tuple[float, set[str], str]:
-    if cursor:
-        try:
-            state = json.loads(cursor)
-            return float(state["since"]), set(state["sent"]), ""
-        except (ValueError, KeyError, TypeError):
-            note = f"; an unreadable cursor was replaced (events of the last {LOOKBACK / 3600:g} h are considered)"
-            return now - LOOKBACK, set(), note
-    return now - LOOKBACK, set(), ""
+def _sent(cursor: str | None) -> tuple[set[str], str]:
+    if not cursor:
+        return set(), ""
+    try:
+        return {str(key) for key in json.loads(cursor)["sent"]}, ""
+    except (ValueError, KeyError, TypeError):
+        return set(), f"; an unreadable cursor was replaced: the last {LOOKBACK / 3600:g} h of events count as unsent"
 
 
-def alert_tick(collect: Callable[[], list[Alert]], webhook: AlertWebhook, cursor: str | None, now: float) -> Tick:
-    """One tick: send each event not yet delivered, in time order, stopping at the first failure."""
+def alert_tick(collect: Callable[[float], list[Alert]], webhook: AlertWebhook, cursor: str | None, now: float) -> Tick:
+    """One tick: send each event of the last day not yet delivered, oldest first, stopping at the first failure."""
     if webhook.target() is None:
         return Tick(cursor, f"${WEBHOOK_ENV} is not set: alert notifications are off", [])
-    since, sent, note = _state(cursor, now)
-    seen = sorted((a for a in collect() if a.at >= since), key=lambda a: (a.at, a.key))
+    since = now - LOOKBACK
+    sent, note = _sent(cursor)
+    seen = sorted((a for a in collect(since) if a.at >= since), key=lambda a: (a.at, a.key))
     pending = [a for a in seen if a.key not in sent]
     delivered: list[Alert] = []
     error = None
@@ -87,7 +90,7 @@ def alert_tick(collect: Callable[[], list[Alert]], webhook: AlertWebhook, cursor
         delivered.append(alert)
         sent.add(alert.key)
     visible = {a.key for a in seen}
-    state = json.dumps({"since": since, "sent": sorted(sent & visible)}, separators=(",", ":"))
+    state = json.dumps({"sent": sorted(sent & visible)}, separators=(",", ":"))
     names = ", ".join(a.summary for a in delivered[:5]) + (" ..." if len(delivered) > 5 else "")
     parts = [f"sent {len(delivered)}: {names}"] if delivered else []
     if error is not None:
@@ -126,12 +129,18 @@ ALERT_NAMES = {
 }
 
 
-def failed_checks(instance: dg.DagsterInstance, keys: Iterable[dg.AssetCheckKey], kinds: set[str]) -> list[Alert]:
-    """The recent failed executions of ``keys`` whose kind is one of ``kinds``."""
+def failed_checks(
+    instance: dg.DagsterInstance, keys: Iterable[dg.AssetCheckKey], kinds: set[str], since: float
+) -> list[Alert]:
+    """The failed executions of ``keys`` since ``since`` whose kind is one of ``kinds``."""
+    storage = instance.event_log_storage
+    latest = storage.get_latest_asset_check_execution_by_key(list(keys))
     alerts = []
-    for key in keys:
+    for key, newest in latest.items():
+        if newest.create_timestamp < since - SLACK:
+            continue  # nothing of this check's is recent: its history is not read
         asset, check = key.asset_key.to_user_string(), key.name
-        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=HISTORY):
+        for record in storage.get_asset_check_execution_history(key, limit=HISTORY):
             if record.status.value != "FAILED" or record.event is None:
                 continue
             evaluation = record.event.asset_check_evaluation
@@ -178,9 +187,10 @@ def freshness_states(instance: dg.DagsterInstance, repository: dg.RepositoryDefi
     return alerts
 
 
-def rollbacks(instance: dg.DagsterInstance, asset: str = ROLLBACK_ASSET) -> list[Alert]:
-    """Recent rollbacks: materializations of ``asset`` with ``action: rollback``."""
-    found = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=HISTORY)
+def rollbacks(instance: dg.DagsterInstance, since: float, asset: str = ROLLBACK_ASSET) -> list[Alert]:
+    """Rollbacks since ``since``: materializations of ``asset`` with ``action: rollback``."""
+    records = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_timestamp=since)
+    found = instance.fetch_materializations(records, limit=HISTORY)
     alerts = []
     for record in found.records:
         event = record.asset_materialization
@@ -204,7 +214,7 @@ def rollbacks(instance: dg.DagsterInstance, asset: str = ROLLBACK_ASSET) -> list
 
 
 # --- the sensors ---------------------------------------------------------------------------------
-Collector = Callable[[dg.SensorEvaluationContext], list[Alert]]
+Collector = Callable[[dg.SensorEvaluationContext, float], list[Alert]]
 
 
 def alert_sensor(name: str, description: str, collect: Collector) -> dg.SensorDefinition:
@@ -217,40 +227,48 @@ def alert_sensor(name: str, description: str, collect: Collector) -> dg.SensorDe
         description=description,
     )
     def _sensor(context: dg.SensorEvaluationContext, alert_webhook: AlertWebhook) -> dg.SensorResult:
-        tick = alert_tick(lambda: collect(context), alert_webhook, context.cursor, time.time())
+        tick = alert_tick(lambda since: collect(context, since), alert_webhook, context.cursor, time.time())
         (context.log.error if tick.error else context.log.info)(tick.reason)
         return dg.SensorResult(cursor=tick.cursor, skip_reason=tick.reason)
 
     return _sensor
 
 
-def _checks(kinds: set[str]) -> Collector:
-    return lambda context: failed_checks(context.instance, check_keys(context.repository_def), kinds)
+def _checks(kinds: set[str], which: Callable[[str, str], bool]) -> Collector:
+    """Failed checks of ``kinds`` among the code location's checks that ``which(asset, check)`` selects."""
+
+    def collect(context: dg.SensorEvaluationContext, since: float) -> list[Alert]:
+        keys = [k for k in check_keys(context.repository_def) if which(k.asset_key.to_user_string(), k.name)]
+        return failed_checks(context.instance, keys, kinds, since)
+
+    return collect
+
+
+def _freshness(context: dg.SensorEvaluationContext, since: float) -> list[Alert]:
+    gates = _checks({"freshness"}, lambda asset, check: f"{asset}:{check}" in FRESHNESS_CHECKS)
+    return gates(context, since) + freshness_states(context.instance, context.repository_def)
 
 
 SENSORS: Sequence[dg.SensorDefinition] = (
     alert_sensor(
         "check_failure_alert_sensor",
         "Notifies the alert webhook of each failed blocking asset check, and of each metric anomaly.",
-        _checks({"check", "anomaly"}),
+        _checks({"check", "anomaly"}, lambda asset, check: asset not in DRIFT_ASSETS),
     ),
     alert_sensor(
         "freshness_alert_sensor",
         "Notifies the alert webhook of each failed freshness gate and each asset gone stale by its freshness policy.",
-        lambda context: (
-            failed_checks(context.instance, check_keys(context.repository_def), {"freshness"})
-            + freshness_states(context.instance, context.repository_def)
-        ),
+        _freshness,
     ),
     alert_sensor(
         "drift_alert_sensor",
         f"Notifies the alert webhook of each failed check on {', '.join(DRIFT_ASSETS)}.",
-        _checks({"drift"}),
+        _checks({"drift"}, lambda asset, check: asset in DRIFT_ASSETS),
     ),
     alert_sensor(
         "rollback_alert_sensor",
         "Notifies the alert webhook of each rollback of the champion.",
-        lambda context: rollbacks(context.instance),
+        lambda context, since: rollbacks(context.instance, since),
     ),
 )
 
