@@ -190,7 +190,7 @@ def test_the_gateways_own_log_writer_is_read_hour_by_hour(tmp_path: Path):
     log.append([{"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "request_id": "a"}] * 3)
     log.close()
     now = anomaly.hour_of(datetime.now(UTC))
-    hourly, first = health.prediction_hours(tmp_path, now - timedelta(days=1))
+    hourly, first = health.prediction_hours(tmp_path, [(now - timedelta(days=1), now + timedelta(hours=1))])
     assert sum(hourly.values()) == 3 and first is not None and first >= now - timedelta(hours=1)
 
 
