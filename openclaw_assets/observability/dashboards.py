@@ -66,7 +66,7 @@ def timeseries(title: str, description: str, unit: str, queries: Sequence[tuple[
     panel = Panel().title(title).description(description).unit(unit).datasource(_source()).height(8).span(12)
     legend = VizLegendOptions().display_mode(LegendDisplayMode.LIST).placement(LegendPlacement.BOTTOM).show_legend(True)
     panel = panel.legend(legend).tooltip(VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.NONE))
-    panel = panel.thresholds(_thresholds(limit, low))
+    panel = panel.thresholds(_thresholds(limit, low)).line_width(1).fill_opacity(10)
     if limit is not None:
         panel = panel.thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.LINE))
     return _queries(panel, queries)

@@ -147,11 +147,12 @@ def _timestamp(text: str | None) -> float | None:
 
 
 def _month_end(month: str) -> float | None:
-    """The end of a ``YYYY-MM`` month (the next month's first instant, UTC) as Unix seconds."""
+    """The end of a month partition (a New York calendar month, as the pipeline's) as Unix seconds."""
+    from openclaw_assets.kernel.months import MonthError, month_bounds
+
     try:
-        year, number = (int(part) for part in month.split("-"))
-        return datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC).timestamp()
-    except ValueError:
+        return month_bounds(month)[1].timestamp()
+    except (MonthError, ValueError):
         return None
 
 
