@@ -20,7 +20,9 @@ def _promtool(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_checked_in_files_are_the_generated_ones():
     for path, text in alerts.generated().items():
-        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run python -m openclaw_assets.observability.alerts"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run python -m openclaw_assets.observability.alerts"
+        )
     assert alerts.main(["--check"]) == 0
 
 

@@ -116,7 +116,9 @@ def test_every_metric_a_panel_queries_is_one_the_code_exports(document: dict):
 
 def test_the_name_check_catches_a_metric_nobody_exports():
     exported = exported_names()
-    assert metric_names("sum(rate(openclaw_gateway_request_total[5m]))") - exported == {"openclaw_gateway_request_total"}
+    assert metric_names("sum(rate(openclaw_gateway_request_total[5m]))") - exported == {
+        "openclaw_gateway_request_total"
+    }
     assert metric_names('histogram_quantile(0.99, sum by (le) (rate(a_bucket{path="/x"}[$__rate_interval])))') == {
         "a_bucket"
     }

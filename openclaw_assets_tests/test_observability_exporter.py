@@ -173,15 +173,18 @@ def test_drift_models_live_auc_and_batch_throughput_from_their_metadata():
         _report(instance, "batch_predictions", single, partition="2013-03")
         samples = scrape(PipelineCollector(instance, {}, clock=lambda: collector_clock))
 
-    drift = named(samples, "openclaw_drift_score")
+    drift = {
+        (dict(labels)["asset"], dict(labels)["partition"], dict(labels)["family"], dict(labels)["statistic"]): v
+        for labels, v in named(samples, "openclaw_drift_score").items()
+    }
     assert drift == {
-        frozenset({"asset": "feature_drift", "partition": "2013-02", "family": "weather_hourly", "statistic": "psi"}.items()): 0.31,
-        frozenset({"asset": "feature_drift", "partition": "2013-02", "family": "weather_hourly", "statistic": "ks"}.items()): 0.12,
-        frozenset({"asset": "feature_drift", "partition": "2013-02", "family": "carrier_stats", "statistic": "js"}.items()): 0.02,
-        frozenset({"asset": "feature_drift", "partition": "2013-01", "family": "weather_hourly", "statistic": "psi"}.items()): 0.04,
-        frozenset({"asset": "live_drift", "partition": "all", "family": "prediction", "statistic": "psi"}.items()): 0.05,
-        frozenset({"asset": "live_drift", "partition": "all", "family": "request", "statistic": "ks"}.items()): 0.2,
-    }  # fmt: skip
+        ("feature_drift", "2013-02", "weather_hourly", "psi"): 0.31,
+        ("feature_drift", "2013-02", "weather_hourly", "ks"): 0.12,
+        ("feature_drift", "2013-02", "carrier_stats", "js"): 0.02,
+        ("feature_drift", "2013-01", "weather_hourly", "psi"): 0.04,
+        ("live_drift", "all", "prediction", "psi"): 0.05,
+        ("live_drift", "all", "request", "ks"): 0.2,
+    }
     assert value(samples, "openclaw_pipeline_drifted_features", asset="feature_drift", partition="2013-02") == 3
     assert value(samples, "openclaw_pipeline_drifted_features", asset="live_drift", partition="all") == 1
 

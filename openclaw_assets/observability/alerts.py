@@ -206,7 +206,10 @@ def _gateway_rules(t: Thresholds, w: Timings) -> list[Rule]:
                 [
                     (f'openclaw_gateway_requests_total{{{predict}, status="200"}}', "0+90x30"),
                     (f'openclaw_gateway_requests_total{{{predict}, status="503"}}', "0+10x30"),
-                    ('openclaw_gateway_requests_total{job="openclaw-gateway", path="/metrics", status="200"}', "0+600x30"),
+                    (
+                        'openclaw_gateway_requests_total{job="openclaw-gateway", path="/metrics", status="200"}',
+                        "0+600x30",
+                    ),
                 ],
                 judged,
                 job,
@@ -240,7 +243,7 @@ def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
         "critical",
         "models",
         f"Live AUC of a served model under {t.min_live_auc:g} for {w.auc_for}",
-        f"Model v{{{{ $labels.model_version }}}} scores AUC {{{{ $value | printf \"%.3f\" }}}} on arrived outcomes "
+        f'Model v{{{{ $labels.model_version }}}} scores AUC {{{{ $value | printf "%.3f" }}}} on arrived outcomes '
         f"of its logged predictions (floor {t.min_live_auc:g}). The rollback sensor rolls a champion back below "
         "the same floor; ab_results holds the per-variant table.",
         [
@@ -264,7 +267,11 @@ def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
     where = {"job": "openclaw-pipeline", "asset": "feature_drift", "partition": "2013-07", "family": "weather_hourly"}
 
     def scores(statistic: str) -> str:
-        return "openclaw_drift_score{" + ", ".join(f'{k}="{v}"' for k, v in {**where, "statistic": statistic}.items()) + "}"
+        return (
+            "openclaw_drift_score{"
+            + ", ".join(f'{k}="{v}"' for k, v in {**where, "statistic": statistic}.items())
+            + "}"
+        )
 
     drift = Rule(
         "FeatureDriftHigh",
@@ -321,10 +328,10 @@ def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
     )
     age = t.online_store_max_age_seconds
     at = seconds(w.stale_for) + 600
+    materialized = f'openclaw_pipeline_last_materialization_timestamp_seconds{{{pipeline}, asset="online_features"}}'
     stale = Rule(
         "OnlineStoreStale",
-        "time() - openclaw_pipeline_last_materialization_timestamp_seconds"
-        f'{{asset="online_features"}} > {age:.0f}',
+        f'time() - openclaw_pipeline_last_materialization_timestamp_seconds{{asset="online_features"}} > {age:.0f}',
         w.stale_for,
         "warning",
         "features",
@@ -334,24 +341,14 @@ def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
         [
             Case(
                 "last materialized an hour beyond the window",
-                [
-                    (
-                        f'openclaw_pipeline_last_materialization_timestamp_seconds{{{pipeline}, asset="online_features"}}',
-                        f"{-(age + 3600):g}x30",
-                    )
-                ],
+                [(materialized, f"{-(age + 3600):g}x30")],
                 _duration(at),
                 {"job": "openclaw-pipeline", "asset": "online_features"},
                 _humanize_duration(at + age + 3600),
             ),
             Case(
                 "materialized at the start",
-                [
-                    (
-                        f'openclaw_pipeline_last_materialization_timestamp_seconds{{{pipeline}, asset="online_features"}}',
-                        "0x30",
-                    )
-                ],
+                [(materialized, "0x30")],
                 _duration(at),
             ),
         ],
@@ -362,7 +359,9 @@ def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
         "check": "quarantine_rate",
         "blocking": "true",
     }
-    gate_series = 'openclaw_pipeline_gate_passed{{{0}, asset="validated_flights", check="{1}", severity="{2}", blocking="{3}"}}'
+    gate_series = (
+        'openclaw_pipeline_gate_passed{{{0}, asset="validated_flights", check="{1}", severity="{2}", blocking="{3}"}}'
+    )
     gates = Rule(
         "BlockingGateFailed",
         'openclaw_pipeline_gate_passed{blocking="true"} == 0',

@@ -106,7 +106,12 @@ def _gateway(t: Thresholds) -> list:
             "Request rate",
             "Requests per second by route and status (scrapes and health probes left out).",
             "reqps",
-            [(f"sum by (path, status) (rate(openclaw_gateway_requests_total{{{served}}}[{RATE}]))", "{{path}} {{status}}")],
+            [
+                (
+                    f"sum by (path, status) (rate(openclaw_gateway_requests_total{{{served}}}[{RATE}]))",
+                    "{{path}} {{status}}",
+                )
+            ],
         ),
         timeseries(
             "Error rate (5xx share)",

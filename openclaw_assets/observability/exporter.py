@@ -72,7 +72,9 @@ class Family:
 
 FAMILIES: tuple[Family, ...] = (
     Family("openclaw_pipeline_rows_ingested", "Validated rows of the latest materialization", ("table", "partition")),
-    Family("openclaw_pipeline_rows_quarantined", "Quarantined rows of the latest materialization", ("table", "partition")),
+    Family(
+        "openclaw_pipeline_rows_quarantined", "Quarantined rows of the latest materialization", ("table", "partition")
+    ),
     Family(
         "openclaw_pipeline_gate_passed",
         "Latest result of each asset check (1 passed, 0 failed)",
@@ -234,7 +236,9 @@ class PipelineCollector:
         ids = sorted(latest.values())
         for start in range(0, len(ids), _PAGE):
             chunk = ids[start : start + _PAGE]
-            found = self.instance.fetch_materializations(dg.AssetRecordsFilter(key, storage_ids=chunk), limit=len(chunk))
+            found = self.instance.fetch_materializations(
+                dg.AssetRecordsFilter(key, storage_ids=chunk), limit=len(chunk)
+            )
             for record in found.records:
                 materialization = record.asset_materialization
                 if materialization is not None and materialization.partition is not None:
@@ -261,12 +265,16 @@ class PipelineCollector:
 
     def _gates(self) -> Iterator[tuple[str, dict[str, str], float]]:
         storage = self.instance.event_log_storage
-        keys = {name: dg.AssetCheckKey(dg.AssetKey(name.split(":", 1)[0]), name.split(":", 1)[1]) for name in self.checks}
+        keys = {
+            name: dg.AssetCheckKey(dg.AssetKey(name.split(":", 1)[0]), name.split(":", 1)[1]) for name in self.checks
+        }
         latest = storage.get_latest_asset_check_execution_by_key(list(keys.values()))
         for name, key in keys.items():
             record = latest.get(key)
             if record is not None and record.evaluation is None:  # planned (a run in flight): the one before
-                record = next((r for r in storage.get_asset_check_execution_history(key, limit=20) if r.evaluation), None)
+                record = next(
+                    (r for r in storage.get_asset_check_execution_history(key, limit=20) if r.evaluation), None
+                )
             if record is None or record.evaluation is None:
                 continue
             evaluation = record.evaluation
@@ -279,8 +287,10 @@ class PipelineCollector:
                 "blocking": "true" if blocking else "false",
             }
             yield "openclaw_pipeline_gate_passed", labels, 1.0 if evaluation.passed else 0.0
-            yield "openclaw_pipeline_gate_evaluated_timestamp_seconds", {"asset": asset, "check": check}, float(
-                record.create_timestamp
+            yield (
+                "openclaw_pipeline_gate_evaluated_timestamp_seconds",
+                {"asset": asset, "check": check},
+                float(record.create_timestamp),
             )
 
     def _drift(self) -> Iterator[tuple[str, dict[str, str], float]]:
