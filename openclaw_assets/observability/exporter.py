@@ -185,6 +185,7 @@ class PipelineCollector:
         self.instance, self.sources, self.clock = instance, sources or Sources(), clock
         self.checks = {name: bool(blocking) for name, blocking in checks.items()}
         self._lock = threading.Lock()  # one scrape reads the instance at a time
+        self._entries: dict[str, Any] = {}
 
     def describe(self) -> list:
         """The families without samples: what ``collect`` may export (prometheus_client registers by these)."""
@@ -215,6 +216,11 @@ class PipelineCollector:
 
     def samples(self) -> Iterator[tuple[str, dict[str, str], float]]:
         """(metric, labels, value) for everything the instance holds now."""
+        keys = [dg.AssetKey(name) for name in self.sources.asset_keys()]
+        # one query for every asset's latest materialization; the rest read only what exists
+        self._entries = {
+            r.asset_entry.asset_key.to_user_string(): r.asset_entry for r in self.instance.get_asset_records(keys)
+        }
         yield from self._tables()
         yield from self._gates()
         yield from self._drift()
@@ -227,10 +233,13 @@ class PipelineCollector:
 
     def _latest(self, asset: str):
         """The latest materialization's event log entry of ``asset`` (None if never materialized)."""
-        return self.instance.get_latest_materialization_event(dg.AssetKey(asset))
+        entry = self._entries.get(asset)
+        return entry.last_materialization if entry is not None else None
 
     def _by_partition(self, asset: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
         """(partition, metadata) of the latest materialization of each partition of ``asset``."""
+        if self._latest(asset) is None:
+            return
         key = dg.AssetKey(asset)
         latest = self.instance.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION)
         ids = sorted(latest.values())
@@ -312,13 +321,11 @@ class PipelineCollector:
 
     def _freshness(self) -> Iterator[tuple[str, dict[str, str], float]]:
         now = self.clock()
-        keys = [dg.AssetKey(name) for name in self.sources.asset_keys()]
-        for record in self.instance.get_asset_records(keys):
-            entry = record.asset_entry
+        for asset, entry in self._entries.items():
             last = entry.last_materialization_record
             if last is None:
                 continue
-            labels = {"asset": entry.asset_key.to_user_string()}
+            labels = {"asset": asset}
             yield "openclaw_pipeline_last_materialization_timestamp_seconds", labels, float(last.timestamp)
             yield "openclaw_pipeline_freshness_lag_seconds", labels, max(0.0, now - float(last.timestamp))
         event = self._latest(self.sources.online_store)
