@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import httpx
 import pytest
 import yaml
@@ -105,11 +108,6 @@ def _tail(path: Path) -> str:
 @pytest.fixture
 def exporter(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``openclaw metrics`` started (not yet waited for) on an instance whose latest quarantine-rate gate failed."""
-    import os
-    import sys
-
-    import dagster as dg
-
     dagster_home = tmp_path / "pipeline" / "dagster"
     dagster_home.mkdir(parents=True)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
