@@ -297,6 +297,46 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def check_metrics_host(host: str, allow_remote: bool) -> None:
+    """The exporter has no authentication: refuse an address other machines reach unless asked explicitly."""
+    if not is_loopback(host) and not allow_remote:
+        raise CliError(
+            f"the metrics exporter has no authentication, so it is not served on {host}: anyone who reaches that "
+            "address could read the pipeline's tables, gates and model versions. Serve it on 127.0.0.1 (Prometheus "
+            "on the same machine, or a proxy), or pass --allow-remote if this network is trusted"
+        )
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Serve the pipeline's metrics (read from the Dagster instance at each scrape) at /metrics."""
+    check_metrics_host(args.host, args.allow_remote)
+    home = openclaw_home(args.home)
+    instance_dir = prepare_dagster_home(home)
+
+    from prometheus_client import start_http_server
+
+    from openclaw_assets.control.evidence import check_specs
+    from openclaw_assets.definitions import defs
+    from openclaw_assets.observability.exporter import PipelineCollector, registry_for
+
+    with open_instance(instance_dir) as instance:
+        collector = PipelineCollector(instance, check_specs(defs.resolve_asset_graph()))
+        try:
+            server, thread = start_http_server(args.port, addr=args.host, registry=registry_for(collector))
+        except OSError as exc:
+            raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        print(
+            f"pipeline metrics at http://{args.host}:{server.server_port}/metrics "
+            f"(DAGSTER_HOME={instance_dir}); Ctrl-C stops it",
+            flush=True,
+        )
+        try:
+            thread.join()
+        finally:
+            server.shutdown()
+    return 0
+
+
 def _open_ledger(home: Path):
     """The ledger of ``home`` on the current profile's storage; a home with no embedded ledger is an error."""
     from openclaw_assets.control.ledger import Ledger, LedgerError, database_file, ledger_url
@@ -750,6 +790,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve on a non-loopback address although the UI has no authentication",
     )
     ui.set_defaults(func=cmd_ui)
+
+    metrics = sub.add_parser(
+        "metrics",
+        help="serve the pipeline's metrics for Prometheus (rows, gates, drift, freshness, models) at /metrics",
+        description="A Prometheus exporter that reads the Dagster instance at each scrape: rows ingested and "
+        "quarantined per table and month, every check's latest result, drift scores, freshness lag, the "
+        "champion's version and AUC, live AUC per version, batch throughput (openclaw_pipeline_*, "
+        "openclaw_drift_score). The gateway serves its own at its /metrics.",
+    )
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    metrics.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 picks a free one)")
+    metrics.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a non-loopback address although the exporter has no authentication",
+    )
+    metrics.set_defaults(func=cmd_metrics)
 
     lineage = sub.add_parser(
         "lineage",
