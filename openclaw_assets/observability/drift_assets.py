@@ -301,7 +301,8 @@ def judge(
     config: DriftConfig, scores: "list[Scores]", family_of: Mapping[str, str], rows: int
 ) -> tuple[dict[str, Outcome], list[dict[str, Any]]]:
     """Both checks' outcomes for one sample, and a record per feature with its scores and verdict."""
-    records, over = [], {"warn": [], "block": []}
+    records: list[dict[str, Any]] = []
+    over: dict[str, list[tuple[Any, str, list[str]]]] = {"warn": [], "block": []}
     judged = rows >= config.min_rows
     for score in scores:
         family = family_of[score.feature]
@@ -489,8 +490,8 @@ def build_assets(families: Mapping[str, Sequence[str]]) -> list[dg.AssetsDefinit
             return
         import pandas as pd
 
-        version = Counter(str(line.get("model_version")) for line in lines).most_common(1)[0][0]
-        version, baseline = baseline_for(context.instance, config, version)
+        serving = Counter(str(line.get("model_version")) for line in lines).most_common(1)[0][0]
+        version, baseline = baseline_for(context.instance, config, serving)
         frame = warehouse.read(*TRAINING_SET, columns=["event_timestamp", *columns], why="the training baseline")
         baselines = Baselines(warehouse, frame, local_months(frame), columns)
         profiles, baseline_rows = baselines.features(baseline)
