@@ -348,9 +348,11 @@ def tables(report: dict[str, Any], families: list[str], spec: dict[str, Any]) ->
         *_table(header, rows),
         "",
         "The limits (warn / block; each rises by the score a sample of that size reaches by chance at"
-        f" `chance_level` {spec['config'].get('chance_level', 0.01)}):",
+        f" `chance_level` {spec['config'].get('chance_level', 0.01)}), and the largest score of any feature of the"
+        " family in any of these months, unbroken. The limits were set above those: the false alarms above are"
+        " in-sample, and the headroom is what a new year has before it alarms:",
         "",
-        *_table(["family", "PSI", "KS", "JS", "null rise"], shipped),
+        *_table(["family", "PSI", "KS", "JS", "null rise", "largest real PSI / KS / JS / null rise"], shipped),
         "",
         "Not caught at the warning limits in most months, by family:",
         "",
