@@ -336,9 +336,12 @@ def tables(report: dict[str, Any], families: list[str], spec: dict[str, Any]) ->
     ]
     limits = report["limits"]
     shipped = []
+    statistics = ("psi", "ks", "js", "null_rise")
     for family in [*families, PREDICTION]:
         warn, block = limits["warn"][family], limits["block"][family]
-        shipped.append([f"`{family}`", *(f"{warn[s]:g} / {block[s]:g}" for s in ("psi", "ks", "js", "null_rise"))])
+        mine = [r for r in records if r["family"] == family and r["injection"] == "none"]
+        largest = " / ".join(f"{max(r[s] for r in mine):.3f}" for s in statistics) if mine else "–"
+        shipped.append([f"`{family}`", *(f"{warn[s]:g} / {block[s]:g}" for s in statistics), largest])
     markdown = [
         f"Every 2013 month of the training set against the champion's training months ({spec['baseline_span']},"
         f" {report['baseline_rows']:,} rows), at the limits `DriftConfig` ships (warn / block). A false alarm is a"
