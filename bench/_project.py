@@ -24,7 +24,7 @@ _MODULES = {
     "openclaw_assets.features.repo": "FEATURE_SERVICE VIEW_BY_NAME source_dir",
     "openclaw_assets.features.entities": "ENTITY_KEYS labelled_flights",
     "openclaw_assets.models.training": "FEATURES BASELINE_FEATURES LABEL prepare split fit fit_threads predict"
-    " month_keys evaluation_figures auc_difference",
+    " month_keys evaluation_figures auc_difference feature_families",
     "openclaw_assets.models.assets": "TrainConfig GateConfig judge",
     "openclaw_assets.models.registry": "MlflowStore",
     "openclaw_assets.kernel.warehouse": "Warehouse",

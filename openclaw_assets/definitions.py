@@ -24,7 +24,7 @@ main_job = dg.define_asset_job(
 )
 features_job = dg.define_asset_job(
     "openclaw_features",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models", "deployment", "control"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models", "deployment", "control").downstream(),
     description="Ingestion and the feature plane, without training (a range too short to hold out a month).",
 )
 

@@ -72,6 +72,8 @@ EXPECTED_GRAPH = {
         "validated_flights",
         "validated_weather",
     ],
+    "feature_drift": ["batch_predictions", "training_set"],
+    "live_drift": ["batch_predictions", "training_set"],
 }
 
 
@@ -114,6 +116,9 @@ def test_every_gate_is_declared_on_its_asset_and_blocking():
     for gate in ("latency_budget", "error_budget"):
         assert specs[f"staging_validation:{gate}"].blocking
     assert specs["batch_predictions:every_flight_scored"].blocking
+    for asset in ("feature_drift", "live_drift"):
+        assert specs[f"{asset}:drift_below_limit"].blocking
+        assert not specs[f"{asset}:drift_below_warning"].blocking
 
 
 def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
@@ -122,6 +127,7 @@ def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
     assert {n.name for n in job.graph.node_defs} == {"staging_validation", "release_readiness", "production_deployment"}
     features = defs.resolve_job_def("openclaw_features")
     assert not features.graph.has_node_named("production_deployment")
+    assert not features.graph.has_node_named("feature_drift")  # it judges against a trained model's months
 
 
 def test_every_partitioned_asset_shares_the_open_ended_months():

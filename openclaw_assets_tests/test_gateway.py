@@ -345,6 +345,49 @@ def test_answers_match_the_registered_model_scored_offline(gateway: Gateway, mod
     assert all(p["decision"] == ("delayed" if p["probability"] >= THRESHOLD else "on_time") for p in served)
 
 
+def test_each_logged_prediction_carries_the_inputs_it_was_scored_on(gateway: Gateway, model_home: Path):
+    """A log line's ``inputs``: the model's inputs by name, what ``features_sha256`` hashes, what live drift reads."""
+    import hashlib
+
+    rows = _holdout_flights(model_home, 40)
+    flights = [
+        {
+            "flight_id": row.flight_id,
+            "carrier": row.carrier,
+            "origin": row.origin,
+            "dest": row.route.split("-", 1)[1],
+            "tailnum": row.tailnum,
+            "scheduled_departure": row.event_timestamp.isoformat(),
+            "distance": float(row.distance),
+        }
+        for row in rows.itertuples()
+    ]
+    answer = gateway.predict(flights)
+    assert answer.status_code == 200, answer.text
+    found = predlog.find_request(gateway.home, answer.json()["request_id"])
+    assert found is not None
+    _, lines = found
+    assert [line["flight_id"] for line in lines] == list(rows["flight_id"])
+    for line, row in zip(lines, rows.itertuples(), strict=True):
+        inputs = line["inputs"]
+        assert list(inputs) == FEATURES
+        for name in ("day_of_week", "hour", "minute", "carrier", "origin", "route"):
+            assert inputs[name] == getattr(row, name), name
+        values = json.dumps([inputs[name] for name in FEATURES], default=str)
+        assert hashlib.sha256(values.encode()).hexdigest()[:16] == line["features_sha256"]
+
+    # live drift reads those lines back: the newest 40 are this request's; scored, not judged (too few rows)
+    config = {"window_lines": 40, "min_rows": 41}
+    result = run_job(model_home, run_config={"ops": {"live_drift": {"config": config}}}, selection=["live_drift"])
+    assert result.success, [e.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    (event,) = result.asset_materializations_for_node("live_drift")
+    assert event.metadata["live_rows"].value == 40
+    assert event.metadata["baseline_months"].value == FAST_TRAINING["train_months"]
+    assert {r.data["feature"] for r in event.metadata["features"].value.records} == set(FEATURES)
+    for evaluation in result.get_asset_check_evaluations():
+        assert evaluation.passed and evaluation.description.startswith("not judged: 40 rows")
+
+
 @pytest.mark.parametrize(
     ("changes", "missing"),
     [

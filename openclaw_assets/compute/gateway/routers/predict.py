@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -157,6 +158,22 @@ def score_rows(state: GatewayState, routes: list[tuple[str, Any]], columns: dict
     return probability, flags, groups
 
 
+def _loggable(value: Any) -> Any:
+    """A value as JSON holds it: a NaN or an infinity (which JSON lacks) as null, a numpy scalar as a number."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):
+        return _loggable(value.item())
+    return str(value)
+
+
+def logged_inputs(names: list[str], values: tuple) -> dict[str, Any]:
+    """The model's inputs by feature name, as the prediction log keeps them (for live drift)."""
+    return {name: _loggable(value) for name, value in zip(names, values, strict=True)}
+
+
 def answers(
     state: GatewayState,
     flights: list[Flight],
@@ -209,6 +226,7 @@ def answers(
                 "risk_flag": risk,
                 "missing_features": missing,
                 "features_sha256": hashlib.sha256(_features_json(values).encode()).hexdigest()[:16],
+                "inputs": logged_inputs(FEATURES, values),
             }
         )
         key = (served.version, variant)
