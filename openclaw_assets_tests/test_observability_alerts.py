@@ -66,7 +66,7 @@ def test_every_rule_has_a_firing_and_a_silent_case_and_names_its_numbers():
     assert "250 ms" in text["GatewayLatencyP99OverBudget"]
     assert "5%" in text["GatewayErrorRateHigh"] and "20 requests" in text["GatewayErrorRateHigh"]
     assert f"{t.min_live_auc:g}" in text["LiveAucBelowFloor"]
-    assert "PSI 0.25" in text["FeatureDriftHigh"] and "32 days" in text["OnlineStoreStale"]
+    assert "DriftConfig" in text["FeatureDriftHigh"] and "32 days" in text["OnlineStoreStale"]
 
 
 def _run_tests_of(document: dict, tmp_path: Path) -> subprocess.CompletedProcess:

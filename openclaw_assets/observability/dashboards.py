@@ -187,7 +187,6 @@ def _gateway(t: Thresholds) -> list:
 
 
 def _pipeline(t: Thresholds) -> list:
-    drift_limit = t.drift.get("psi")
     return [
         timeseries(
             "Rows ingested per month",
@@ -209,18 +208,24 @@ def _pipeline(t: Thresholds) -> list:
         ),
         timeseries(
             "Drift per feature family (PSI)",
-            f"The worst feature's PSI in each family, per drift asset; the alert fires over {drift_limit:g}.",
+            "The worst feature's PSI in each family, per drift asset; each family has its own limits (DriftConfig).",
             "none",
             [('max by (asset, family) (openclaw_drift_score{statistic="psi"})', "{{asset}} {{family}}")],
-            limit=drift_limit,
+        ),
+        timeseries(
+            "Features past their drift limits",
+            "Features past their family's warning limit, per drift asset and month; FeatureDriftHigh fires above 0.",
+            "short",
+            [("max by (asset, partition) (openclaw_pipeline_drifted_features)", "{{asset}} {{partition}}")],
+            limit=0,
         ),
         timeseries(
             "Drift per feature family (KS, Jensen-Shannon)",
-            "The worst feature's KS statistic and Jensen-Shannon distance in each family.",
+            "The worst feature's KS statistic, Jensen-Shannon distance and rise in null share in each family.",
             "none",
             [
                 (
-                    'max by (asset, family, statistic) (openclaw_drift_score{statistic=~"ks|js"})',
+                    'max by (asset, family, statistic) (openclaw_drift_score{statistic=~"ks|js|null_rise"})',
                     "{{asset}} {{family}} {{statistic}}",
                 )
             ],

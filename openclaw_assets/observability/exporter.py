@@ -29,7 +29,7 @@ log = logging.getLogger("openclaw.metrics")
 UNPARTITIONED = "all"
 """The ``partition`` label of an unpartitioned table or asset (the warehouse's own word for it)."""
 
-DRIFT_STATISTICS = ("psi", "ks", "js")
+DRIFT_STATISTICS = ("psi", "ks", "js", "null_rise")
 """The statistics a drift asset reports per feature family, as ``<family>/<statistic>`` float metadata."""
 
 _DRIFT_KEY = re.compile(rf"^(?P<family>[A-Za-z0-9_]+)/(?P<statistic>{'|'.join(DRIFT_STATISTICS)})$")
@@ -85,7 +85,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "openclaw_drift_score",
-        "Worst feature's drift score in a family (PSI, KS statistic, Jensen-Shannon distance)",
+        "Worst feature's drift score in a family (PSI, KS statistic, Jensen-Shannon distance, null share's rise)",
         ("asset", "partition", "family", "statistic"),
     ),
     Family("openclaw_pipeline_drifted_features", "Features over their drift threshold", ("asset", "partition")),
