@@ -587,7 +587,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     try:
         server.serve(home, args.host, args.port, endpoint_file, settings, parent_pid=args.parent_pid)
-    except server.GatewayRunning as exc:
+    except (server.GatewayRunning, SettingError) as exc:  # SettingError: OPENCLAW_LOG_FORMAT
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None

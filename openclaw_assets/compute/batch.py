@@ -22,6 +22,7 @@ from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHAMPION, MlflowStore
 from openclaw_assets.models.training import DECISION_THRESHOLD
+from openclaw_assets.observability.resource import Tracing, traced
 
 TABLE = "flight_delay"
 EVERY_FLIGHT_SCORED = "every_flight_scored"
@@ -117,6 +118,7 @@ def score_month(store, service, model, rows, version: str, chunk_rows: int, thre
     ],
     description="Every flight of the month scored by the champion with point-in-time features, chunked.",
 )
+@traced
 def batch_predictions(
     context: dg.AssetExecutionContext,
     config: BatchConfig,
@@ -124,6 +126,7 @@ def batch_predictions(
     feast: FeastStore,
     mlflow_store: MlflowStore,
     ledger: ProvenanceLedger,
+    tracing: Tracing,
 ):
     import time
 

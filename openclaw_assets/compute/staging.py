@@ -19,6 +19,7 @@ from openclaw_assets.kernel.concurrency import MLFLOW_POOL
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, MlflowStore
+from openclaw_assets.observability.resource import Tracing, traced
 
 LATENCY_BUDGET = "latency_budget"
 ERROR_BUDGET = "error_budget"
@@ -66,12 +67,15 @@ def replay(
     import httpx
     import numpy as np
 
+    from openclaw_assets.observability.tracing import http_transport
+
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     batch_latencies: list[float] = []
     reasons: dict[str, int] = {}
     errors = 0
-    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+    # a client span per request and its traceparent when tracing is on; httpx's default transport when off
+    with httpx.Client(base_url=url, headers=headers, timeout=10, transport=http_transport()) as client:
         plan: list[tuple[list[dict], list[float]]] = [
             (bodies[i % len(bodies) : i % len(bodies) + 1], []) for i in range(warmup if bodies else 0)
         ]
@@ -131,12 +135,14 @@ def replay(
     ],
     description="The challenger served by a real gateway process on loopback, replaying held-out flights.",
 )
+@traced  # the step's span; the replay's requests and the gateway's work join its trace
 def staging_validation(
     context: dg.AssetExecutionContext,
     config: StagingConfig,
     warehouse: Warehouse,
     mlflow_store: MlflowStore,
     ledger: ProvenanceLedger,
+    tracing: Tracing,
 ):
     import secrets
 

@@ -25,6 +25,7 @@ from openclaw_assets.kernel.months import format_range
 from openclaw_assets.kernel.partitions import partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
 from openclaw_assets.models.registry import CHALLENGER, CHAMPION, MlflowStore
+from openclaw_assets.observability.resource import Tracing, traced
 
 QUALITY_FLOOR = "quality_floor"
 NO_REGRESSION = "no_regression_vs_champion"
@@ -148,6 +149,7 @@ def _importance_table(importance: dict[str, float]) -> dg.MetadataValue:
     code_version="models-1",
     description="A LightGBM delay model trained on the earlier months, registered in MLflow as `challenger`.",
 )
+@traced
 def trained_model(
     context: dg.AssetExecutionContext,
     config: TrainConfig,
@@ -155,6 +157,7 @@ def trained_model(
     mlflow_store: MlflowStore,
     training_window: TrainingWindow,
     ledger: ProvenanceLedger,
+    tracing: Tracing,
 ) -> dg.MaterializeResult:
     import time
     from importlib.metadata import version
@@ -541,12 +544,14 @@ def judge(config: GateConfig, found, baseline, champion, champion_name, slices, 
     description="The challenger trained in this run on the held-out months, against a raw-columns baseline "
     "and the champion.",
 )
+@traced
 def model_evaluation(
     context: dg.AssetExecutionContext,
     config: GateConfig,
     warehouse: Warehouse,
     mlflow_store: MlflowStore,
     ledger: ProvenanceLedger,
+    tracing: Tracing,
 ):
     import mlflow
     import numpy as np

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from openclaw_assets import __version__
 from openclaw_assets.compute.gateway import errors
@@ -24,8 +25,17 @@ from openclaw_assets.compute.gateway.predlog import PredictionLog, ledger_record
 from openclaw_assets.compute.gateway.settings import GatewaySettings
 from openclaw_assets.compute.gateway.state import GatewayState
 from openclaw_assets.control.policy import load_policies
+from openclaw_assets.observability import tracing
 
 log = logging.getLogger("openclaw.gateway")
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+TELEMETRY: TelemetryConfig = {
+    "auto_configure": False,  # the exporters are observability.tracing's, from OTEL_*: never a second set
+    "operation_spans": False,  # one server span per request, not one more per dependency and serialization
+    "exclude": lambda scope: scope.get("path") in PROBES,  # probes and scrapes are not traced
+}
+"""FastAPI's built-in OpenTelemetry: a server span per request (stable HTTP semantic conventions),
+continuing the caller's trace from its ``traceparent``."""
 WORKERS = 4
 """Threads that read features and score at once; more only contend for the interpreter lock."""
 
@@ -77,9 +87,12 @@ def create_app(home: Path, settings: GatewaySettings, runtime=None) -> FastAPI:
         lifespan=lifespan,
         # what the edge and the last-resort handler can answer on any route
         responses=errors.documented(400, 413, 500),
+        telemetry=TELEMETRY,  # FastAPI's own server spans, recorded only once a tracer provider is installed
     )
     errors.install(app)
     app.add_middleware(Edge, limit=MAX_BODY_BYTES, observe=state.metrics.observe)
+    if tracing.enabled():
+        app.add_middleware(tracing.TraceparentResponse)  # each answer names its trace
     for module in (ops, predict, admin, audit):
         app.include_router(module.router(state))
     app.state.gateway = state

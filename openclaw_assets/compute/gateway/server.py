@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from openclaw_assets.compute.gateway.settings import GatewaySettings
 
 DEFAULT_PORT = 8765
+GATEWAY_SERVICE = "openclaw-gateway"
+"""The gateway's ``service.name`` in its spans, unless ``OTEL_SERVICE_NAME`` names another."""
 log = logging.getLogger("openclaw.gateway")
 
 
@@ -145,10 +147,13 @@ def serve(
     """
     import uvicorn
 
+    from openclaw_assets import __version__
     from openclaw_assets.compute.gateway.app import create_app
     from openclaw_assets.kernel.atomic import write_bytes_atomic
+    from openclaw_assets.observability import logs, tracing
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()  # OPENCLAW_LOG_FORMAT: JSON lines into a log file, text on a terminal
+    tracing.configure(GATEWAY_SERVICE, __version__)  # from OTEL_*; nothing at all when they are unset
     claim = EndpointClaim(endpoint_file).acquire()
     try:
         if parent_pid is not None:
@@ -162,7 +167,9 @@ def serve(
         url = f"http://{host if family == socket.AF_INET else f'[{host}]'}:{bound}"
         write_bytes_atomic(endpoint_file, json.dumps({"url": url, "pid": os.getpid(), "pin": settings.pin}).encode())
         log.info("listening on %s", url)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+        config = uvicorn.Config(  # log_config=None: uvicorn's lines go through the root handler above
+            app, log_level="warning", log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=10
+        )
         server = uvicorn.Server(config)
         if parent_pid is not None:
             watch_parent(parent_pid, server, endpoint_file)

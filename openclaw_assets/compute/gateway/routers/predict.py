@@ -19,6 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Security
@@ -27,6 +28,8 @@ from fastapi.responses import JSONResponse
 from openclaw_assets.compute.gateway.contract import MAX_ROWS, Flight, PredictRequest, PredictResponse
 from openclaw_assets.compute.gateway.errors import ApiError, documented
 from openclaw_assets.compute.gateway.state import BEARER, GatewayState
+from openclaw_assets.features.repo import FEATURE_SERVICE
+from openclaw_assets.observability import tracing
 
 log = logging.getLogger("openclaw.gateway")
 INLINE_ROWS = 8
@@ -97,8 +100,9 @@ def serve_flights(
     out, records, tally = answers(state, flights, routes, features, columns, probability, flags, request_id)
     state.metrics.count(tally.scored, tally.flagged, tally.missed)
     bundle = state.policies.bundle_hash if state.policies is not None else None
+    trace_id = tracing.current_trace_id()  # None unless tracing is on (observability.tracing)
     for record in records:
-        record["role"], record["policy_bundle"] = role, bundle
+        record["role"], record["policy_bundle"], record["trace_id"] = role, bundle, trace_id
     state.log.append(records)
     elapsed = time.perf_counter() - started
     for version in groups:
@@ -113,7 +117,10 @@ def read_features(state: GatewayState, flights: list[Flight]) -> tuple[dict[str,
 
     read_started = time.perf_counter()
     try:
-        features = state.runtime.features(flights)
+        with tracing.span(
+            f"get_online_features {FEATURE_SERVICE}", partial(_read_attributes, state, len(flights)), "CLIENT"
+        ):
+            features = state.runtime.features(flights)
     except Exception as exc:
         log.warning("online feature read failed: %s: %s", type(exc).__name__, exc)
         raise ApiError(
@@ -139,18 +146,21 @@ def score_rows(state: GatewayState, routes: list[tuple[str, Any]], columns: dict
     groups: dict[str, tuple[str, Any, list[int]]] = {}
     for index, (variant, served) in enumerate(routes):
         groups.setdefault(served.version, (variant, served, []))[2].append(index)
-    for version, (_variant, served, rows) in groups.items():
+    for version, (variant, served, rows) in groups.items():
         scoring_started = time.perf_counter()
         try:
             if len(rows) == rows_total:  # one model scores every row: no need to pick them out
                 inputs = columns
             else:
                 inputs = {name: [values[r] for r in rows] for name, values in columns.items()}
-            p, f = score(served, inputs)
+            with tracing.span(
+                f"predict {state.runtime.model_name}", partial(_predict_attributes, state, served, variant, rows)
+            ):
+                p, f = score(served, inputs)
         except Exception as exc:
             state.metrics.model_errors.labels(version).inc()
             state.window.add(version, time.perf_counter() - started, True)
-            log.warning("model v%s failed: %s: %s", version, type(exc).__name__, exc)
+            log.warning("model v%s failed: %s: %s", version, type(exc).__name__, exc, extra={"model_version": version})
             raise ApiError(503, "model_failed", f"model version {version} failed: {type(exc).__name__}") from None
         state.metrics.model_seconds.labels(version).observe(time.perf_counter() - scoring_started)
         probability[rows] = p
@@ -172,6 +182,37 @@ def _loggable(value: Any) -> Any:
 def logged_inputs(names: list[str], values: tuple) -> dict[str, Any]:
     """The model's inputs by feature name, as the prediction log keeps them (for live drift)."""
     return {name: _loggable(value) for name, value in zip(names, values, strict=True)}
+
+
+FLAG_KEY = "openclaw.champion_challenger"
+"""The A/B split as a feature flag: its variants are ``champion`` and ``challenger``."""
+
+
+def _read_attributes(state: GatewayState, rows: int) -> dict[str, Any]:
+    """The online read's span attributes (database client semantic conventions)."""
+    online = getattr(getattr(state.runtime.store, "config", None), "online_store", None)
+    attributes: dict[str, Any] = {
+        "db.system.name": str(getattr(online, "type", "") or "unknown"),
+        "db.operation.name": "get_online_features",
+        "openclaw.feature_service": FEATURE_SERVICE,
+        "openclaw.rows": rows,
+    }
+    if rows > 1:  # the convention counts a batch from two operations on
+        attributes["db.operation.batch.size"] = rows
+    return attributes
+
+
+def _predict_attributes(state: GatewayState, served: Any, variant: str, rows: list[int]) -> dict[str, Any]:
+    """The model predict's span attributes: the project's model namespace and the A/B split's feature flag."""
+    return {
+        "openclaw.model.name": state.runtime.model_name,
+        "openclaw.model.version": served.version,
+        "openclaw.model.variant": variant,
+        "openclaw.rows": len(rows),
+        "feature_flag.key": FLAG_KEY,
+        "feature_flag.result.variant": variant,
+        "feature_flag.provider.name": "openclaw.gateway",
+    }
 
 
 def answers(

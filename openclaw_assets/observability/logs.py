@@ -1,0 +1,155 @@
+"""Structured logs: one JSON object per line, with the trace and span ids of the span current when it was logged.
+
+Each line holds ``time`` (UTC, ISO 8601, milliseconds), ``level``, ``logger``, ``message``,
+``trace_id`` and ``span_id`` when a span is current, ``run_id`` and ``step_key`` for a record
+Dagster logged in a run (from its ``dagster_meta``; ``dagster_event`` names an event's type),
+``model_version`` and any other value passed as ``extra=``, and ``exception`` with the
+traceback when there is one.
+
+``OPENCLAW_LOG_FORMAT`` picks the format of a process's log stream: ``json``, ``text``, or
+``auto`` (the default): text on a terminal, for people, and JSON anywhere else (a log file, a
+container's output). The gateway logs through ``configure``; Dagster runs write every line
+they log into ``$OPENCLAW_HOME/logs/pipeline.jsonl`` through the handler that ``dagster.yaml``
+names (``pipeline_handler``), while the console stays Dagster's own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from openclaw_assets.kernel.settings import SettingError, openclaw_home
+
+FORMAT_VARIABLE = "OPENCLAW_LOG_FORMAT"
+FORMATS = ("auto", "json", "text")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+PIPELINE_LOG = "pipeline.jsonl"
+"""The Dagster runs' JSON lines, under ``$OPENCLAW_HOME/logs/``."""
+
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+"""Attributes every record has; any other one came from ``extra=`` (or from Dagster)."""
+_DAGSTER = ("dagster_meta", "dagster_event", "dagster_event_batch_metadata")
+
+
+def log_format(value: str | None = None) -> str:
+    """``json``, ``text`` or ``auto`` exactly (``OPENCLAW_LOG_FORMAT`` when ``value`` is None; unset means auto)."""
+    raw = os.environ.get(FORMAT_VARIABLE, "") if value is None else value
+    chosen = raw.strip().lower() or "auto"
+    if chosen not in FORMATS:
+        raise SettingError(f"{FORMAT_VARIABLE} must be one of {', '.join(FORMATS)}, not {raw!r}")
+    return chosen
+
+
+def _ids() -> tuple[str, str] | None:
+    api = sys.modules.get("opentelemetry.trace")  # never imported here: no tracing, no span
+    if api is None:
+        return None
+    context = api.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object on one line (see the module's docstring for its fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", None)
+        message = meta.get("orig_message") if isinstance(meta, dict) else None
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage() if message is None else message,
+        }
+        ids = _ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
+        if isinstance(meta, dict):
+            for key in ("run_id", "job_name", "step_key"):
+                if meta.get(key):
+                    line[key] = meta[key]
+            event = meta.get("dagster_event")
+            if event is not None:
+                line["dagster_event"] = getattr(event, "event_type_value", str(event))
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in _DAGSTER and key not in line:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def resolve(chosen: str, stream: IO[str]) -> str:
+    """``json`` or ``text`` for ``stream`` under format ``chosen`` (``auto``: text on a terminal, JSON elsewhere)."""
+    if chosen != "auto":
+        return chosen
+    isatty = getattr(stream, "isatty", None)
+    return "text" if callable(isatty) and isatty() else "json"
+
+
+def configure(level: int = logging.INFO, stream: IO[str] | None = None, value: str | None = None) -> str:
+    """Log the process's records to ``stream`` (stderr) in the format ``OPENCLAW_LOG_FORMAT`` picks; which one.
+
+    Replaces ``logging.basicConfig``: one handler on the root logger (any previous ones removed).
+    Raises ``SettingError`` for an unknown format, before anything changes.
+    """
+    stream = sys.stderr if stream is None else stream
+    chosen = resolve(log_format(value), stream)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)  # a library's warning is a record too, not raw text between the lines
+    return chosen
+
+
+class JsonLinesHandler(logging.FileHandler):
+    """Appends records as JSON lines to a file, created (with its folder) on the first record."""
+
+    def __init__(self, path: str | os.PathLike[str], level: int | str = logging.INFO) -> None:
+        super().__init__(os.fspath(path), mode="a", encoding="utf-8", delay=True)
+        self.setLevel(level)
+        self.setFormatter(JsonFormatter())
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def pipeline_log(home: Path | None = None) -> Path:
+    """Where Dagster runs write their JSON lines: ``$OPENCLAW_HOME/logs/pipeline.jsonl``."""
+    return (home or openclaw_home()) / "logs" / PIPELINE_LOG
+
+
+def pipeline_handler(path: str | None = None, level: int | str = logging.INFO) -> JsonLinesHandler:
+    """The handler ``dagster.yaml`` names under ``python_logs.dagster_handler_config`` (``"()"``): every
+    record a run logs, Dagster's own included, as a JSON line in ``path`` (default ``pipeline_log()``)."""
+    return JsonLinesHandler(path or pipeline_log(), level)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON lines log (a torn last line, from a process that died mid-write, is skipped)."""
+    out = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    for raw in text.splitlines():
+        try:
+            found = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            out.append(found)
+    return out
