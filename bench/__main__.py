@@ -17,10 +17,10 @@ from bench import runner
 
 
 def cases() -> list[runner.Case]:
-    from bench import anomaly, compute, control, data, drift, features, gates, ledger, living, models
+    from bench import anomaly, compute, control, data, drift, features, gates, ledger, living, models, tracing
 
     cases = [*data.CASES, *features.CASES, *models.CASES, *gates.CASES, *compute.CASES, *control.CASES]
-    return [*cases, *ledger.CASES, *living.CASES, *drift.CASES, *anomaly.CASES]
+    return [*cases, *ledger.CASES, *living.CASES, *drift.CASES, *anomaly.CASES, *tracing.CASES]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,8 @@
 Each line holds ``time`` (UTC, ISO 8601, milliseconds), ``level``, ``logger``, ``message``,
 ``trace_id`` and ``span_id`` when a span is current, ``run_id`` and ``step_key`` for a record
 Dagster logged in a run (from its ``dagster_meta``; ``dagster_event`` names an event's type),
-``model_version`` and any other value passed as ``extra=``, and ``exception`` with the
-traceback when there is one.
+``error`` for a failed step's exception, ``model_version`` and any other value passed as
+``extra=``, and ``exception`` with the traceback when there is one.
 
 ``OPENCLAW_LOG_FORMAT`` picks the format of a process's log stream: ``json``, ``text``, or
 ``auto`` (the default): text on a terminal, for people, and JSON anywhere else (a log file, a
@@ -77,6 +77,9 @@ class JsonFormatter(logging.Formatter):
             event = meta.get("dagster_event")
             if event is not None:
                 line["dagster_event"] = getattr(event, "event_type_value", str(event))
+                error = getattr(getattr(event, "event_specific_data", None), "error", None)
+                if error is not None:  # a failed step's exception, which Dagster keeps out of the message
+                    line["error"] = f"{getattr(error, 'cls_name', None) or 'Error'}: {getattr(error, 'message', error)}"
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in _DAGSTER and key not in line:
                 line[key] = value
