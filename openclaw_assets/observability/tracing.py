@@ -136,11 +136,24 @@ def enabled() -> bool:
     return not isinstance(provider, (api.ProxyTracerProvider, api.NoOpTracerProvider))
 
 
+_tracer: Any = None
+
+
 def tracer() -> Any:
-    """The project's tracer: recording when a provider is installed, the API's no-op otherwise."""
+    """The project's tracer: recording when a provider is installed, the API's no-op otherwise.
+
+    Kept once a provider is installed (it cannot be replaced): a new tracer per span costs as
+    much as the span itself.
+    """
+    global _tracer
+    if _tracer is not None:
+        return _tracer
     from opentelemetry import trace
 
-    return trace.get_tracer(TRACER_NAME)
+    found = trace.get_tracer(TRACER_NAME)
+    if enabled():
+        _tracer = found
+    return found
 
 
 def flush(timeout_s: float = 10.0) -> bool:
