@@ -242,6 +242,38 @@ def test_a_setting_the_sdk_cannot_honour_warns_once_and_leaves_tracing_off():
     assert "tracing is off: OTEL_TRACES_EXPORTER names zipkin" in stderr
 
 
+SILENT = textwrap.dedent(
+    """
+    import json, sys, time
+    from openclaw_assets.observability import tracing
+    assert tracing.configure("probe")
+    with tracing.step_span("a step", {}) as span:
+        pass
+    started = time.perf_counter()
+    done = tracing.flush(0.5)
+    print("REPORT " + json.dumps({"done": done, "waited_s": time.perf_counter() - started}))
+    """
+)
+
+
+def test_a_collector_that_never_answers_holds_the_end_of_a_step_for_the_flush_wait_only():
+    import socket
+
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = clean_env(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{silent.getsockname()[1]}", OTEL_EXPORTER_OTLP_TIMEOUT="3"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", SILENT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("REPORT "))[len("REPORT ") :])
+    # the step's own flush (inside step_span, FLUSH_WAIT_S) and this one gave up waiting: the export was still stuck
+    assert report["done"] is False and report["waited_s"] < 2.5, report
+
+
 # --- spans in this process (the in-memory exporter) ------------------------------------------------
 
 PARTS = dg.StaticPartitionsDefinition(["2013-01", "2013-02"])

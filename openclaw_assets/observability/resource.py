@@ -4,7 +4,8 @@ Dagster emits no spans of its own, so a step is traced by its asset: the asset t
 resource (``tracing: Tracing``) and is decorated with ``@traced`` under ``@dg.asset``. The span
 is current while the step's code runs, so what it calls (an HTTP request through
 ``tracing.http_transport``, a log line) joins the step's trace, and it is exported when the
-step ends. The resource configures the process from the ``OTEL_*`` environment when a run
+step ends (the step waits at most ``tracing.FLUSH_WAIT_S`` for that) and, whatever is left,
+when the process exits. The resource configures the process from the ``OTEL_*`` environment when a run
 first needs it; with nothing set it installs nothing and every span is the API's no-op.
 """
 
@@ -45,9 +46,6 @@ class Tracing(dg.ConfigurableResource):
         from openclaw_assets import __version__
 
         tracing.configure(self.service_name, __version__)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        tracing.flush()
 
     @contextmanager
     def step(self, context: dg.AssetExecutionContext) -> Iterator[Any]:

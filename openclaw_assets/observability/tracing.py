@@ -156,12 +156,32 @@ def tracer() -> Any:
     return found
 
 
-def flush(timeout_s: float = 10.0) -> bool:
-    """Export the spans ended so far (the end of a Dagster step); True if there was nothing to do or it finished."""
+FLUSH_WAIT_S = 2.0
+"""How long the end of a step waits for its spans' export: a collector that does not answer costs a step
+this much, not the exporter's retries (``OTEL_EXPORTER_OTLP_TIMEOUT``); the spans still go out later."""
+
+
+def flush(timeout_s: float = FLUSH_WAIT_S) -> bool:
+    """Export the spans ended so far (the end of a Dagster step), waiting at most ``timeout_s``; True if done.
+
+    The SDK's ``force_flush`` ignores its timeout and blocks through the exporter's retries, so it
+    runs in a thread of its own. Without a provider of the SDK's there is nothing to do, and no thread.
+    """
     api = sys.modules.get("opentelemetry.trace")
     provider = api.get_tracer_provider() if api is not None else None
     force = getattr(provider, "force_flush", None)
-    return bool(force(int(timeout_s * 1000))) if callable(force) else True
+    if not callable(force):
+        return True
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            force()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="openclaw-trace-flush", daemon=True).start()
+    return done.wait(timeout_s)
 
 
 _NOTHING = contextlib.nullcontext()
