@@ -128,6 +128,9 @@ def test_rollout_and_rollback_are_sensors_and_rollout_is_a_job():
     features = defs.resolve_job_def("openclaw_features")
     assert not features.graph.has_node_named("production_deployment")
     assert not features.graph.has_node_named("feature_drift")  # it judges against a trained model's months
+    main = defs.resolve_job_def("openclaw_main")
+    assert main.graph.has_node_named("feature_drift") and main.graph.has_node_named("pipeline_health")
+    assert not main.graph.has_node_named("live_drift")  # the gateway's traffic cannot fail a pipeline run
 
 
 def test_every_partitioned_asset_shares_the_open_ended_months():

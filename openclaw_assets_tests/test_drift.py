@@ -121,6 +121,17 @@ def test_unknown_families_in_configured_limits_are_a_clear_error():
         check_families(config, list(FAMILIES))
 
 
+def test_limits_given_for_one_family_leave_the_shipped_limits_of_the_others():
+    from openclaw_assets.observability.drift_assets import limits_for
+
+    tight = Limits(psi=0.05, ks=0.05, js=0.05, null_rise=0.05)
+    config = DriftConfig(family_warn={"request": tight})
+    assert limits_for(config, "warn", "request") == tight.as_dict()
+    assert limits_for(config, "warn", "weather_hourly") == limits_for(DriftConfig(), "warn", "weather_hourly")
+    assert limits_for(config, "warn", "weather_hourly")["psi"] > 1  # the seasonal limits, not the tight default
+    assert limits_for(config, "block", "carrier_stats") == limits_for(DriftConfig(), "block", "carrier_stats")
+
+
 # --- the assets on a synthetic home ----------------------------------------------------------------
 
 

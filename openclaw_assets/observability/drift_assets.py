@@ -116,11 +116,12 @@ class DriftConfig(dg.Config):
     family_warn: dict[str, Limits] = Field(
         default_factory=_family_warn,
         description="Warning limits of particular families (``prediction`` is the model's probability); "
-        "setting this replaces the shipped ones.",
+        "entries given here replace the shipped ones of those families, the others keep theirs.",
     )
     family_block: dict[str, Limits] = Field(
         default_factory=_family_block,
-        description="Blocking limits of particular families; setting this replaces the shipped ones.",
+        description="Blocking limits of particular families; entries given here replace the shipped ones of "
+        "those families, the others keep theirs.",
     )
     chance_level: float = Field(
         default=0.01,
@@ -148,8 +149,8 @@ class LiveDriftConfig(DriftConfig):
 def limits_for(config: DriftConfig, level: str, family: str) -> dict[str, float]:
     """The limits one family is held to at ``level`` (``warn`` or ``block``)."""
     if level == "warn":
-        return config.family_warn.get(family, config.warn).as_dict()
-    return config.family_block.get(family, config.block).as_dict()
+        return {**_family_warn(), **config.family_warn}.get(family, config.warn).as_dict()
+    return {**_family_block(), **config.family_block}.get(family, config.block).as_dict()
 
 
 def check_families(config: DriftConfig, families: Sequence[str]) -> None:
