@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openclaw_assets.observability.alerts import PREDICT_PATH, UNMONITORED_PATHS, Thresholds, write_or_check
+from openclaw_assets.observability.alerts import PREDICT_PATH, Thresholds, write_or_check
+from openclaw_assets.observability.probes import PROBE_REGEX
 
 DASHBOARD_FILE = Path(__file__).resolve().parents[2] / "helm" / "openclaw" / "files" / "grafana" / "openclaw.json"
 UID = "openclaw-overview"
@@ -98,7 +99,7 @@ def table(title: str, description: str, queries: Sequence[tuple[str, str]], span
 
 
 def _gateway(t: Thresholds) -> list:
-    served = f'path!~"{UNMONITORED_PATHS}"'
+    served = f'path!~"{PROBE_REGEX}"'
     predict = f'path="{PREDICT_PATH}"'
     buckets = f"openclaw_gateway_request_seconds_bucket{{{predict}}}"
     return [
