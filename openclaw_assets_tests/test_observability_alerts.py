@@ -143,7 +143,7 @@ def test_the_gateway_the_rules_and_the_dashboard_leave_out_the_same_probes(tmp_p
     from openclaw_assets.observability import dashboards
     from openclaw_assets.observability.probes import PROBE_PATHS, PROBE_REGEX
 
-    assert PROBES == set(PROBE_PATHS) and "/readyz" in PROBES
+    assert set(PROBE_PATHS) == PROBES and "/readyz" in PROBES
     error_rate = next(r for r in alerts.rules()["openclaw-gateway"] if r.alert == "GatewayErrorRateHigh")
     assert error_rate.expr.count(f'path!~"{PROBE_REGEX}"') == 3
     requests = [e for e in dashboards.expressions(json.loads(dashboards.render())) if "requests_total" in e]

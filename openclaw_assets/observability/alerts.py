@@ -250,50 +250,72 @@ def _gateway_rules(t: Thresholds, w: Timings) -> list[Rule]:
 def _pipeline_rules(t: Thresholds, w: Timings) -> list[Rule]:
     pipeline = 'job="openclaw-pipeline"'
     judged_auc = _duration(seconds(w.auc_for) + 600)
+    live = "openclaw_pipeline_live_auc{{" + pipeline + ', model_version="{}", served="{}"}}'
+    # ab_results scores every version in the prediction log, rolled-back ones too: the exporter marks the
+    # versions the latest production_deployment serves (served="true"), so a rollback clears the alert
     live_auc = Rule(
         "LiveAucBelowFloor",
-        f"openclaw_pipeline_live_auc < {t.min_live_auc:g}",
+        f'openclaw_pipeline_live_auc{{served="true"}} < {t.min_live_auc:g}',
         w.auc_for,
         "critical",
         "models",
         f"Live AUC of a served model under {t.min_live_auc:g} for {w.auc_for}",
-        f'Model v{{{{ $labels.model_version }}}} scores AUC {{{{ $value | printf "%.3f" }}}} on arrived outcomes '
-        f"of its logged predictions (floor {t.min_live_auc:g}). The rollback sensor rolls a champion back below "
+        f"Model v{{{{ $labels.model_version }}}}, served by the latest production_deployment, scores AUC "
+        f'{{{{ $value | printf "%.3f" }}}} on arrived outcomes of its logged predictions (floor {t.min_live_auc:g}). '
+        "The rollback sensor rolls a champion back below "
         "the same floor; ab_results holds the per-variant table.",
         [
             Case(
-                "live AUC 0.55",
-                [(f'openclaw_pipeline_live_auc{{{pipeline}, model_version="3"}}', "0.55x60")],
+                "the served version at live AUC 0.55, a rolled-back one lower still",
+                [(live.format("3", "true"), "0.55x60"), (live.format("2", "false"), "0.41x60")],
                 judged_auc,
-                {"job": "openclaw-pipeline", "model_version": "3"},
+                {"job": "openclaw-pipeline", "model_version": "3", "served": "true"},
                 "0.550",
             ),
+            Case("the served version at live AUC 0.71", [(live.format("3", "true"), "0.71x60")], judged_auc),
             Case(
-                "live AUC 0.71",
-                [(f'openclaw_pipeline_live_auc{{{pipeline}, model_version="3"}}', "0.71x60")],
+                "rolled back: the old version stays at 0.55 in ab_results, the served one is at 0.71",
+                [(live.format("4", "false"), "0.55x60"), (live.format("3", "true"), "0.71x60")],
                 judged_auc,
             ),
         ],
     )
     judged_drift = _duration(seconds(w.drift_for) + 600)
-    where = {"job": "openclaw-pipeline", "asset": "feature_drift", "partition": "2013-07"}
-    drifted = "openclaw_pipeline_drifted_features{" + ", ".join(f'{k}="{v}"' for k, v in where.items()) + "}"
+    where = {"job": "openclaw-pipeline", "asset": "feature_drift", "partition": "2013-07", "latest": "true"}
+
+    def drifted(partition: str, latest: str) -> str:
+        labels = {**where, "partition": partition, "latest": latest}
+        return "openclaw_pipeline_drifted_features{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
     # The drift assets judge each feature against its family's limits (DriftConfig, calibrated on 2013's
     # seasons and widened by what a sample of that size scores by chance); one fixed PSI here would page
-    # every summer on weather and miss a 0.2 sd shift in the steady families.
+    # every summer on weather and miss a 0.2 sd shift in the steady families. Every month stays exported
+    # (the dashboard's history); only each asset's newest (latest="true") is judged, so a drifted month
+    # stops alerting once a newer one is clean.
     drift = Rule(
         "FeatureDriftHigh",
-        "openclaw_pipeline_drifted_features > 0",
+        'openclaw_pipeline_drifted_features{latest="true"} > 0',
         w.drift_for,
         "warning",
         "drift",
         "{{ $value }} features drifted in {{ $labels.asset }} {{ $labels.partition }}",
-        "{{ $value }} features of {{ $labels.asset }} {{ $labels.partition }} are past their family's drift "
-        "warning limits (DriftConfig). The asset's `features` table names them with their PSI, KS, JS and "
-        "null rise; openclaw_drift_score has each family's worst.",
+        "{{ $value }} features of {{ $labels.asset }} {{ $labels.partition }} (its newest partition) are past "
+        "their family's drift warning limits (DriftConfig). The asset's `features` table names them with their "
+        "PSI, KS, JS and null rise; openclaw_drift_score has each family's worst.",
         [
-            Case("three features past their limits", [(drifted, "3x40")], judged_drift, where, "3"),
-            Case("no feature past its limits", [(drifted, "0x40")], judged_drift),
+            Case(
+                "three features past their limits in the newest month",
+                [(drifted("2013-06", "false"), "0x40"), (drifted("2013-07", "true"), "3x40")],
+                judged_drift,
+                where,
+                "3",
+            ),
+            Case("no feature past its limits", [(drifted("2013-07", "true"), "0x40")], judged_drift),
+            Case(
+                "an old month drifted, the newest month clean",
+                [(drifted("2013-06", "false"), "3x40"), (drifted("2013-07", "true"), "0x40")],
+                judged_drift,
+            ),
         ],
     )
     month = 31 * 86400

@@ -215,7 +215,8 @@ def _pipeline(t: Thresholds) -> list:
         ),
         timeseries(
             "Features past their drift limits",
-            "Features past their family's warning limit, per drift asset and month; FeatureDriftHigh fires above 0.",
+            "Features past their family's warning limit, per drift asset and month; FeatureDriftHigh fires when an "
+            "asset's newest month is above 0.",
             "short",
             [("max by (asset, partition) (openclaw_pipeline_drifted_features)", "{{asset}} {{partition}}")],
             limit=0,
@@ -247,11 +248,12 @@ def _pipeline(t: Thresholds) -> list:
         ),
         timeseries(
             "Champion AUC",
-            f"Holdout AUC of the champion and live AUC per served version; live under {t.min_live_auc:g} alerts.",
+            f"Holdout AUC of the champion and live AUC of each version the latest deployment serves; live under "
+            f"{t.min_live_auc:g} alerts.",
             "none",
             [
                 ("openclaw_pipeline_champion_holdout_auc", "champion holdout"),
-                ("openclaw_pipeline_live_auc", "live v{{model_version}}"),
+                ('openclaw_pipeline_live_auc{served="true"}', "live v{{model_version}}"),
             ],
             limit=t.min_live_auc,
             low=True,
