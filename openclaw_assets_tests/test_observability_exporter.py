@@ -305,6 +305,28 @@ def test_openclaw_metrics_refuses_a_remote_address_without_allow_remote(capsys: 
     assert "no authentication" in err and "--allow-remote" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("port", "said"),
+    [("70000", "port 70000 is out of range: use 0 to 65535"), ("-1", "port -1 is out of range"), ("x", "not a port")],
+)
+def test_openclaw_metrics_refuses_a_port_out_of_range_with_a_usage_error(
+    port: str, said: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, before anything is opened
+        cli_main(["metrics", "--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"openclaw metrics: error: argument --port: {said}" in err
+    assert "unexpected error" not in err and "Traceback" not in err
+
+
+def test_the_port_argument_takes_the_whole_range():
+    from openclaw_assets.cli import build_parser
+
+    for port in (0, 9464, 65535):
+        assert build_parser().parse_args(["metrics", "--port", str(port)]).port == port
+
+
 @pytest.mark.cli
 def test_openclaw_metrics_serves_the_instance_of_its_home(tmp_path: Path):
     from openclaw_assets.compute.gateway.server import free_port
