@@ -31,6 +31,17 @@ def _months(text: str) -> list[str]:
         raise CliError(str(exc)) from None
 
 
+def _port(text: str) -> int:
+    """A TCP port argument: a whole number from 0 (pick a free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range: use 0 to 65535 (0 picks a free one)")
+    return port
+
+
 def prepare_dagster_home(home: Path) -> Path:
     """The Dagster instance's folder (``$DAGSTER_HOME``, else ``<home>/dagster``), given the project's dagster.yaml.
 
@@ -685,7 +696,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not start the gateway afterwards (by default a run that deploys a champion leaves it serving)",
     )
-    run.add_argument("--port", type=int, default=8765, help="gateway port when one is started (default 8765)")
+    run.add_argument("--port", type=_port, default=8765, help="gateway port when one is started (default 8765)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="list the warehouse's tables with partitions and row counts")
@@ -701,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
         "secrets/gateway-<role>.token).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument(
         "--background", action="store_true", help="start detached, wait until ready, print how to call it"
     )
@@ -736,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the UI on a non-loopback address although it has no authentication",
     )
-    replay.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    replay.add_argument("--port", type=_port, default=3000, help="UI port (default 3000)")
     replay.add_argument(
         "--keep-ui", action="store_true", help="leave the UI running after the last month, until Ctrl-C"
     )
@@ -783,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="start the Dagster UI and daemon (dagster dev) on this code location")
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, loopback only)")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--port", type=_port, default=3000)
     ui.add_argument(
         "--allow-remote",
         action="store_true",
@@ -800,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
         "openclaw_drift_score). The gateway serves its own at its /metrics.",
     )
     metrics.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
-    metrics.add_argument("--port", type=int, default=9464, help="port (default 9464; 0 picks a free one)")
+    metrics.add_argument("--port", type=_port, default=9464, help="port (default 9464; 0 picks a free one)")
     metrics.add_argument(
         "--allow-remote",
         action="store_true",

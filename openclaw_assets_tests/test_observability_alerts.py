@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from pathlib import Path
 
@@ -134,3 +135,24 @@ def test_a_duration_that_is_not_one_is_refused():
     assert alerts.seconds("1h30m") == 5400 and alerts.seconds("0s") == 0
     with pytest.raises(ValueError, match="not a Prometheus duration"):
         alerts.seconds("5 minutes")
+
+
+def test_the_gateway_the_rules_and_the_dashboard_leave_out_the_same_probes(tmp_path: Path):
+    """One probe list: the gateway does not trace them, the error rate and the request panels do not count them."""
+    from openclaw_assets.compute.gateway.app import PROBES
+    from openclaw_assets.observability import dashboards
+    from openclaw_assets.observability.probes import PROBE_PATHS, PROBE_REGEX
+
+    assert set(PROBE_PATHS) == PROBES and "/readyz" in PROBES
+    error_rate = next(r for r in alerts.rules()["openclaw-gateway"] if r.alert == "GatewayErrorRateHigh")
+    assert error_rate.expr.count(f'path!~"{PROBE_REGEX}"') == 3
+    requests = [e for e in dashboards.expressions(json.loads(dashboards.render())) if "requests_total" in e]
+    assert requests and all(f'path!~"{PROBE_REGEX}"' in e for e in requests)
+    # the unready-gateway case decides: with /readyz counted as traffic, its 503s would fire the alert
+    document = yaml.safe_load(alerts.TESTS_FILE.read_text())
+    unready = [t for t in document["tests"] if "/readyz" in t["name"]]
+    assert len(unready) == 1
+    (tmp_path / "alerts.yaml").write_text(alerts.RULES_FILE.read_text().replace(PROBE_REGEX, "/metrics|/healthz"))
+    (tmp_path / "alerts.test.yaml").write_text(yaml.safe_dump({**document, "tests": unready}, sort_keys=False))
+    counted = _promtool("test", "rules", str(tmp_path / "alerts.test.yaml"))
+    assert counted.returncode == 1 and "GatewayErrorRateHigh" in counted.stdout + counted.stderr

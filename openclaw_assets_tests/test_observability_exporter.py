@@ -185,19 +185,26 @@ def test_drift_models_live_auc_and_batch_throughput_from_their_metadata():
         ("live_drift", "all", "prediction", "psi"): 0.05,
         ("live_drift", "all", "request", "ks"): 0.2,
     }
-    assert value(samples, "openclaw_pipeline_drifted_features", asset="feature_drift", partition="2013-02") == 3
-    assert value(samples, "openclaw_pipeline_drifted_features", asset="live_drift", partition="all") == 1
+    drifted = {
+        (dict(labels)["asset"], dict(labels)["partition"], dict(labels)["latest"]): v
+        for labels, v in named(samples, "openclaw_pipeline_drifted_features").items()
+    }
+    assert drifted == {  # every month stays exported; only each asset's newest is marked latest
+        ("feature_drift", "2013-02", "true"): 3,
+        ("feature_drift", "2013-01", "false"): 0,
+        ("live_drift", "all", "true"): 1,
+    }
 
     assert value(samples, "openclaw_pipeline_champion_version") == 1
     assert value(samples, "openclaw_pipeline_champion_holdout_auc") == 0.71  # the champion's, not the latest's
     assert value(samples, "openclaw_pipeline_evaluation_holdout_auc", model_version="2") == 0.69
     assert value(samples, "openclaw_pipeline_evaluation_auc_floor") == 0.62
     assert value(samples, "openclaw_pipeline_challenger_share") == 0.2
-    assert named(samples, "openclaw_pipeline_live_auc") == {
-        frozenset({"model_version": "1"}.items()): 0.66,
-        frozenset({"model_version": "2"}.items()): 0.58,
+    assert named(samples, "openclaw_pipeline_live_auc") == {  # the deployment names no challenger: v2 is not served
+        frozenset({"model_version": "1", "served": "true"}.items()): 0.66,
+        frozenset({"model_version": "2", "served": "false"}.items()): 0.58,
     }
-    assert value(samples, "openclaw_pipeline_live_brier", model_version="1") == 0.2
+    assert value(samples, "openclaw_pipeline_live_brier", model_version="1", served="true") == 0.2
 
     assert value(samples, "openclaw_pipeline_batch_rows", partition="2013-01", model_version="1") == 27004
     assert value(samples, "openclaw_pipeline_batch_rows", partition="2013-02", model_version="1") == 24951
@@ -208,6 +215,41 @@ def test_drift_models_live_auc_and_batch_throughput_from_their_metadata():
     assert value(samples, "openclaw_pipeline_freshness_lag_seconds", asset="batch_predictions") == pytest.approx(
         collector_clock - stamp
     )
+
+
+def _served(instance: dg.DagsterInstance) -> dict[str, str]:
+    found = named(scrape(PipelineCollector(instance, {})), "openclaw_pipeline_live_auc")
+    return {dict(labels)["model_version"]: dict(labels)["served"] for labels in found}
+
+
+def test_live_auc_marks_the_versions_the_latest_deployment_serves_so_a_rollback_clears_it():
+    with dg.DagsterInstance.ephemeral() as instance:
+        _report(instance, "ab_results", {"v1_auc": 0.66, "v2_auc": 0.52})
+        assert _served(instance) == {"1": "false", "2": "false"}  # never deployed: nothing served
+        # deployment.py's metadata: an A/B split keeps the champion, the deployed version is the challenger
+        ab = {"action": "ab", "model_version": "2", "champion_version": "1", "challenger_share": 0.2}
+        _report(instance, "production_deployment", ab)
+        assert _served(instance) == {"1": "true", "2": "true"}
+        promote = {"action": "promote", "model_version": "2", "champion_version": "2", "challenger_share": 0.0}
+        _report(instance, "production_deployment", promote)
+        assert _served(instance) == {"1": "false", "2": "true"}
+        # the rollback sensor's event (compute/sensors.py): v2 still scores 0.52 in ab_results, but is not served
+        rollback = {"action": "rollback", "model_version": "1", "champion_version": "1", "rolled_back": "2"}
+        _report(instance, "production_deployment", rollback)
+        assert _served(instance) == {"1": "true", "2": "false"}
+
+
+def test_the_exporter_takes_the_drift_statistics_from_the_drift_module_which_loads_no_heavy_library():
+    from openclaw_assets.observability import drift, exporter
+
+    assert exporter.DRIFT_STATISTICS is drift.STATISTICS
+    code = (
+        "import sys, openclaw_assets.observability.drift, openclaw_assets.observability.exporter; "
+        "print([m for m in ('numpy', 'scipy', 'pandas') if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_an_unreadable_instance_answers_with_up_zero_not_an_error():
@@ -229,7 +271,7 @@ def test_the_exporter_reads_assets_the_code_location_has_and_metadata_its_assets
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     missing = set(Sources().asset_keys()) - keys
     assert missing <= set(Sources().drift), missing  # the drift assets arrive with their own plane's work
-    from openclaw_assets.compute import batch, deployment
+    from openclaw_assets.compute import batch, deployment, sensors
     from openclaw_assets.data import assets as data_assets
     from openclaw_assets.features import feast_assets
     from openclaw_assets.models import assets as model_assets
@@ -238,7 +280,8 @@ def test_the_exporter_reads_assets_the_code_location_has_and_metadata_its_assets
         data_assets: ["quarantined_rows"],
         feast_assets: ["online_until"],
         model_assets: ['"model_version"', '"holdout_auc"', '"auc_floor"'],
-        deployment: ['"champion_version"', '"challenger_share"'],
+        deployment: ['"champion_version"', '"challenger_share"', '"model_version"'],
+        sensors: ['"champion_version"', '"model_version"'],  # the rollback's production_deployment event
         batch: ['"rows_per_second"', '"rows_per_s"', '"model_version"'],
     }
     for module, fields in written.items():
@@ -260,6 +303,28 @@ def test_openclaw_metrics_refuses_a_remote_address_without_allow_remote(capsys: 
     assert cli_main(["metrics", "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert "no authentication" in err and "--allow-remote" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("port", "said"),
+    [("70000", "port 70000 is out of range: use 0 to 65535"), ("-1", "port -1 is out of range"), ("x", "not a port")],
+)
+def test_openclaw_metrics_refuses_a_port_out_of_range_with_a_usage_error(
+    port: str, said: str, capsys: pytest.CaptureFixture[str]
+):
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error, before anything is opened
+        cli_main(["metrics", "--port", port])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"openclaw metrics: error: argument --port: {said}" in err
+    assert "unexpected error" not in err and "Traceback" not in err
+
+
+def test_the_port_argument_takes_the_whole_range():
+    from openclaw_assets.cli import build_parser
+
+    for port in (0, 9464, 65535):
+        assert build_parser().parse_args(["metrics", "--port", str(port)]).port == port
 
 
 @pytest.mark.cli

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from openclaw_assets.observability.alerts import PREDICT_PATH, UNMONITORED_PATHS, Thresholds, write_or_check
+from openclaw_assets.observability.alerts import PREDICT_PATH, Thresholds, write_or_check
+from openclaw_assets.observability.probes import PROBE_REGEX
 
 DASHBOARD_FILE = Path(__file__).resolve().parents[2] / "helm" / "openclaw" / "files" / "grafana" / "openclaw.json"
 UID = "openclaw-overview"
@@ -98,7 +99,7 @@ def table(title: str, description: str, queries: Sequence[tuple[str, str]], span
 
 
 def _gateway(t: Thresholds) -> list:
-    served = f'path!~"{UNMONITORED_PATHS}"'
+    served = f'path!~"{PROBE_REGEX}"'
     predict = f'path="{PREDICT_PATH}"'
     buckets = f"openclaw_gateway_request_seconds_bucket{{{predict}}}"
     return [
@@ -214,7 +215,8 @@ def _pipeline(t: Thresholds) -> list:
         ),
         timeseries(
             "Features past their drift limits",
-            "Features past their family's warning limit, per drift asset and month; FeatureDriftHigh fires above 0.",
+            "Features past their family's warning limit, per drift asset and month; FeatureDriftHigh fires when an "
+            "asset's newest month is above 0.",
             "short",
             [("max by (asset, partition) (openclaw_pipeline_drifted_features)", "{{asset}} {{partition}}")],
             limit=0,
@@ -246,11 +248,12 @@ def _pipeline(t: Thresholds) -> list:
         ),
         timeseries(
             "Champion AUC",
-            f"Holdout AUC of the champion and live AUC per served version; live under {t.min_live_auc:g} alerts.",
+            f"Holdout AUC of the champion and live AUC of each version the latest deployment serves; live under "
+            f"{t.min_live_auc:g} alerts.",
             "none",
             [
                 ("openclaw_pipeline_champion_holdout_auc", "champion holdout"),
-                ("openclaw_pipeline_live_auc", "live v{{model_version}}"),
+                ('openclaw_pipeline_live_auc{served="true"}', "live v{{model_version}}"),
             ],
             limit=t.min_live_auc,
             low=True,

@@ -24,14 +24,15 @@ from typing import Any
 
 import dagster as dg
 
+from openclaw_assets.observability.drift import STATISTICS as DRIFT_STATISTICS
+
 log = logging.getLogger("openclaw.metrics")
 
 UNPARTITIONED = "all"
 """The ``partition`` label of an unpartitioned table or asset (the warehouse's own word for it)."""
 
-DRIFT_STATISTICS = ("psi", "ks", "js", "null_rise")
-"""The statistics a drift asset reports per feature family, as ``<family>/<statistic>`` float metadata."""
 
+# a drift asset reports per feature family "<family>/<statistic>" float metadata, statistics from drift.py
 _DRIFT_KEY = re.compile(rf"^(?P<family>[A-Za-z0-9_]+)/(?P<statistic>{'|'.join(DRIFT_STATISTICS)})$")
 _LIVE_KEY = re.compile(r"^v(?P<version>[^_]+)_(?P<metric>auc|brier)$")
 _PAGE = 100
@@ -88,7 +89,11 @@ FAMILIES: tuple[Family, ...] = (
         "Worst feature's drift score in a family (PSI, KS statistic, Jensen-Shannon distance, null share's rise)",
         ("asset", "partition", "family", "statistic"),
     ),
-    Family("openclaw_pipeline_drifted_features", "Features over their drift threshold", ("asset", "partition")),
+    Family(
+        "openclaw_pipeline_drifted_features",
+        "Features over their drift threshold (latest: whether the partition is the asset's newest)",
+        ("asset", "partition", "latest"),
+    ),
     Family(
         "openclaw_pipeline_last_materialization_timestamp_seconds",
         "When each asset was last materialized",
@@ -112,8 +117,16 @@ FAMILIES: tuple[Family, ...] = (
         ("model_version",),
     ),
     Family("openclaw_pipeline_evaluation_auc_floor", "The AUC floor the latest evaluation applied"),
-    Family("openclaw_pipeline_live_auc", "AUC on arrived outcomes of logged predictions", ("model_version",)),
-    Family("openclaw_pipeline_live_brier", "Brier score on arrived outcomes of logged predictions", ("model_version",)),
+    Family(
+        "openclaw_pipeline_live_auc",
+        "AUC on arrived outcomes of logged predictions (served: whether the latest deployment serves the version)",
+        ("model_version", "served"),
+    ),
+    Family(
+        "openclaw_pipeline_live_brier",
+        "Brier score on arrived outcomes of logged predictions (served: as for live AUC)",
+        ("model_version", "served"),
+    ),
     Family("openclaw_pipeline_batch_rows", "Flights scored by batch predictions", ("partition", "model_version")),
     Family("openclaw_pipeline_batch_rows_per_second", "Batch scoring throughput", ("partition", "model_version")),
     Family("openclaw_pipeline_exporter_up", "Whether the last scrape read the Dagster instance (1) or failed (0)"),
@@ -309,6 +322,7 @@ class PipelineCollector:
                 event = self._latest(asset)
                 if event is not None and event.asset_materialization is not None:
                     found = [(UNPARTITIONED, event.asset_materialization.metadata)]
+            newest = max(partition for partition, _ in found) if found else None  # months sort as text
             for partition, metadata in found:
                 for field, value in metadata.items():
                     match, score = _DRIFT_KEY.match(field), _number(value)
@@ -317,7 +331,9 @@ class PipelineCollector:
                         yield "openclaw_drift_score", labels, score
                 drifted = _number(metadata.get("drifted_features"))
                 if drifted is not None:
-                    yield "openclaw_pipeline_drifted_features", {"asset": asset, "partition": partition}, drifted
+                    latest = "true" if partition == newest else "false"
+                    labels = {"asset": asset, "partition": partition, "latest": latest}
+                    yield "openclaw_pipeline_drifted_features", labels, drifted
 
     def _freshness(self) -> Iterator[tuple[str, dict[str, str], float]]:
         now = self.clock()
@@ -378,15 +394,33 @@ class PipelineCollector:
             cursor = found.cursor
         return None
 
+    def _served(self) -> set[str]:
+        """The versions the latest deployment (or rollback) serves: the champion, and a challenger given a share.
+
+        ab_results scores every version in the whole prediction log, a rolled-back one too; only these
+        are judged by LiveAucBelowFloor. Read from the instance, so it holds when the gateway is not scraped.
+        """
+        event = self._latest(self.sources.deployment)
+        if event is None or event.asset_materialization is None:
+            return set()
+        metadata = event.asset_materialization.metadata
+        served = {v for v in [_text(metadata.get("champion_version"))] if v is not None}
+        deployed, share = _text(metadata.get("model_version")), _number(metadata.get("challenger_share"))
+        if deployed is not None and share is not None and share > 0:  # an A/B split: the deployed one is challenger
+            served.add(deployed)
+        return served
+
     def _live(self) -> Iterator[tuple[str, dict[str, str], float]]:
         event = self._latest(self.sources.live)
         if event is None or event.asset_materialization is None:
             return
+        served = self._served()
         for field, value in event.asset_materialization.metadata.items():
             match, number = _LIVE_KEY.match(field), _number(value)
             if match and number is not None:
                 metric = f"openclaw_pipeline_live_{match['metric']}"
-                yield metric, {"model_version": match["version"]}, number
+                version = match["version"]
+                yield metric, {"model_version": version, "served": "true" if version in served else "false"}, number
 
     def _batch(self) -> Iterator[tuple[str, dict[str, str], float]]:
         for partition, metadata in self._by_partition(self.sources.batch):

@@ -26,9 +26,10 @@ from openclaw_assets.compute.gateway.settings import GatewaySettings
 from openclaw_assets.compute.gateway.state import GatewayState
 from openclaw_assets.control.policy import load_policies
 from openclaw_assets.observability import tracing
+from openclaw_assets.observability.probes import PROBE_PATHS
 
 log = logging.getLogger("openclaw.gateway")
-PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+PROBES = frozenset(PROBE_PATHS)
 TELEMETRY: TelemetryConfig = {
     "auto_configure": False,  # the exporters are observability.tracing's, from OTEL_*: never a second set
     "operation_spans": False,  # one server span per request, not one more per dependency and serialization
