@@ -118,7 +118,20 @@ def online_features(config: Verdicts):
     yield dg.AssetCheckResult(check_name="online_freshness", passed=config.gate, description="online until 2013-05")
 
 
-ASSETS = [orders, feature_drift, online_features]
+MONTHS = dg.StaticPartitionsDefinition(["2013-01", "2013-02"])
+
+
+@dg.asset(
+    partitions_def=MONTHS,
+    check_specs=[dg.AssetCheckSpec("rows", asset="monthly", blocking=True, partitions_def=MONTHS)],
+)
+def monthly(config: Verdicts):
+    """A monthly table whose blocking gate judges each month."""
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="rows", passed=config.gate)
+
+
+ASSETS = [orders, feature_drift, online_features, monthly]
 REPOSITORY = dg.Definitions(assets=ASSETS).get_repository_def()
 SENSORS = {s.name: s for s in sensors.SENSORS}
 
@@ -210,6 +223,31 @@ def test_a_check_that_passes_and_fails_again_is_notified_again(instance, receive
     assert "nothing new" in ticker.tick()
     prints = [a["fingerprint"] for a in receiver.alerts()]
     assert len(prints) == 3 == len(set(prints))
+
+
+def test_each_partition_of_a_check_is_its_own_condition(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+
+    def month(key: str, gate: bool) -> None:
+        dg.materialize(
+            [monthly],
+            instance=instance,
+            partition_key=key,
+            raise_on_error=False,
+            run_config={"ops": {"monthly": {"config": {"gate": gate}}}},
+        )
+
+    month("2013-01", False)
+    assert "sent 1: monthly:rows [2013-01] failed" in ticker.tick()
+    month("2013-02", False)  # another month failing is another condition
+    assert "sent 1: monthly:rows [2013-02] failed" in ticker.tick()
+    month("2013-01", False)
+    month("2013-02", True)  # one month clearing does not clear the other
+    assert "nothing new" in ticker.tick()
+    assert list(json.loads(ticker.cursor or "{}")["firing"]) == ["check:monthly:rows:2013-01"]
+    month("2013-02", False)
+    assert "sent 1: monthly:rows [2013-02] failed" in ticker.tick()
+    assert [a["labels"].get("partition") for a in receiver.alerts()] == ["2013-01", "2013-02", "2013-02"]
 
 
 def test_a_check_still_failing_is_notified_again_after_the_repeat_interval_only(instance, receiver):
