@@ -17,24 +17,33 @@ from openclaw_assets.observability.notify import WEBHOOK_ENV, AlertWebhook
 
 
 class Receiver:
-    """A webhook on 127.0.0.1 that records each POST; ``fail_next`` answers that many with 500 first."""
+    """A webhook on 127.0.0.1 that records each POST it takes.
+
+    ``fail_next`` answers that many with 500 first; ``answers`` maps an alert's summary to the status
+    to answer it with (200 if absent); ``refused`` lists the summaries of the POSTs not taken.
+    """
 
     def __init__(self) -> None:
         self.deliveries: list[dict] = []
         self.headers: list[dict[str, str]] = []
         self.fail_next = 0
-        self.refused = 0
+        self.answers: dict[str, int] = {}
+        self.refused: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                summary = json.loads(body)["alerts"][0]["annotations"]["summary"]
+                status = receiver.answers.get(summary, 200)
                 if receiver.fail_next:
                     receiver.fail_next -= 1
-                    receiver.refused += 1
-                    self.send_response(500)
+                    status = 500
+                if status != 200:
+                    receiver.refused.append(summary)
+                    self.send_response(status)
                     self.end_headers()
-                    self.wfile.write(b"receiver down")
+                    self.wfile.write(b"receiver down" if status >= 500 else b"not taken")
                     return
                 receiver.deliveries.append(json.loads(body))
                 receiver.headers.append(dict(self.headers))
@@ -74,19 +83,22 @@ class Verdicts(dg.Config):
     """What the test asset's checks conclude."""
 
     gate: bool = True
+    ids: bool = True
     soft: bool = True
 
 
 @dg.asset(
     check_specs=[
         dg.AssetCheckSpec("gate", asset="orders", blocking=True),
+        dg.AssetCheckSpec("ids", asset="orders", blocking=True),
         dg.AssetCheckSpec("soft", asset="orders"),
     ]
 )
 def orders(config: Verdicts):
-    """A table with a blocking gate and a WARN check."""
+    """A table with two blocking gates and a WARN check."""
     yield dg.MaterializeResult(metadata={"rows": 3})
     yield dg.AssetCheckResult(check_name="gate", passed=config.gate, description="3 of 3 rows have an order id")
+    yield dg.AssetCheckResult(check_name="ids", passed=config.ids, description="order ids are unique")
     yield dg.AssetCheckResult(check_name="soft", passed=config.soft, severity=dg.AssetCheckSeverity.WARN)
 
 
@@ -106,7 +118,20 @@ def online_features(config: Verdicts):
     yield dg.AssetCheckResult(check_name="online_freshness", passed=config.gate, description="online until 2013-05")
 
 
-ASSETS = [orders, feature_drift, online_features]
+MONTHS = dg.StaticPartitionsDefinition(["2013-01", "2013-02"])
+
+
+@dg.asset(
+    partitions_def=MONTHS,
+    check_specs=[dg.AssetCheckSpec("rows", asset="monthly", blocking=True, partitions_def=MONTHS)],
+)
+def monthly(config: Verdicts):
+    """A monthly table whose blocking gate judges each month."""
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="rows", passed=config.gate)
+
+
+ASSETS = [orders, feature_drift, online_features, monthly]
 REPOSITORY = dg.Definitions(assets=ASSETS).get_repository_def()
 SENSORS = {s.name: s for s in sensors.SENSORS}
 
@@ -166,12 +191,83 @@ def test_a_failed_blocking_check_is_delivered_once_in_alertmanagers_format(insta
     assert "nothing new to send (1 recent events, all sent)" in ticker.tick()  # the next tick: no second copy
     assert len(receiver.deliveries) == 1
 
-    run(instance, orders, gate=False)  # a second failure is a second event
+    run(instance, orders, gate=False)  # failing again is the same condition: no second page
+    assert "nothing new" in ticker.tick()
+    assert len(receiver.deliveries) == 1
+
+
+def test_a_check_failing_on_three_executions_in_a_row_is_notified_once(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    reasons = []
+    for _ in range(3):
+        run(instance, orders, gate=False)
+        reasons.append(ticker.tick())
+    assert "sent 1: orders:gate failed" in reasons[0]
+    assert all("nothing new" in reason for reason in reasons[1:]), reasons
+    assert [a["labels"]["check"] for a in receiver.alerts()] == ["gate"]
+    assert list(json.loads(ticker.cursor or "{}")["firing"]) == ["check:orders:gate"]
+
+
+def test_a_check_that_passes_and_fails_again_is_notified_again(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False)
     assert "sent 1" in ticker.tick()
-    assert len(receiver.deliveries) == 2
-    assert receiver.alerts()[0]["fingerprint"] != receiver.alerts()[1]["fingerprint"]
-    ticker.tick()
-    assert len(receiver.deliveries) == 2
+    run(instance, orders, gate=True)
+    assert "nothing new to send (0 recent events" in ticker.tick()  # cleared: it leaves the cursor
+    assert json.loads(ticker.cursor or "{}")["firing"] == {}
+    run(instance, orders, gate=False)
+    assert "sent 1: orders:gate failed" in ticker.tick()
+    run(instance, orders, gate=True)  # a pass and a new failure between two ticks: a new failure too
+    run(instance, orders, gate=False)
+    assert "sent 1: orders:gate failed" in ticker.tick()
+    assert "nothing new" in ticker.tick()
+    prints = [a["fingerprint"] for a in receiver.alerts()]
+    assert len(prints) == 3 == len(set(prints))
+
+
+def test_each_partition_of_a_check_is_its_own_condition(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+
+    def month(key: str, gate: bool) -> None:
+        dg.materialize(
+            [monthly],
+            instance=instance,
+            partition_key=key,
+            raise_on_error=False,
+            run_config={"ops": {"monthly": {"config": {"gate": gate}}}},
+        )
+
+    month("2013-01", False)
+    assert "sent 1: monthly:rows [2013-01] failed" in ticker.tick()
+    month("2013-02", False)  # another month failing is another condition
+    assert "sent 1: monthly:rows [2013-02] failed" in ticker.tick()
+    month("2013-01", False)
+    month("2013-02", True)  # one month clearing does not clear the other
+    assert "nothing new" in ticker.tick()
+    assert list(json.loads(ticker.cursor or "{}")["firing"]) == ["check:monthly:rows:2013-01"]
+    month("2013-02", False)
+    assert "sent 1: monthly:rows [2013-02] failed" in ticker.tick()
+    assert [a["labels"].get("partition") for a in receiver.alerts()] == ["2013-01", "2013-02", "2013-02"]
+
+
+def test_a_check_still_failing_is_notified_again_after_the_repeat_interval_only(instance, receiver):
+    run(instance, orders, gate=False)
+    keys = sensors.check_keys(REPOSITORY)
+
+    def collect(since: float) -> list:
+        return sensors.failed_checks(instance, keys, {"check"}, since)
+
+    hourly, never = (
+        AlertWebhook(url=receiver.url, repeat_after_hours=1),
+        AlertWebhook(url=receiver.url, repeat_after_hours=0),
+    )
+    first = sensors.alert_tick(collect, hourly, None, time.time())
+    assert len(first.sent) == 1
+    soon = sensors.alert_tick(collect, hourly, first.cursor, time.time() + 1800)
+    assert soon.sent == []
+    later = sensors.alert_tick(collect, hourly, first.cursor, time.time() + 3700)
+    assert [a.summary for a in later.sent] == ["orders:gate failed"]
+    assert sensors.alert_tick(collect, never, first.cursor, time.time() + 3700).sent == []
 
 
 def test_nothing_is_sent_for_passing_checks_nor_for_a_failed_warn_check(instance, receiver):
@@ -184,32 +280,62 @@ def test_nothing_is_sent_for_passing_checks_nor_for_a_failed_warn_check(instance
 
 def test_a_failed_delivery_is_retried_on_the_next_tick_and_never_marked_sent(instance, receiver):
     ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
-    run(instance, orders, gate=False)
-    run(instance, orders, gate=False)
+    run(instance, orders, gate=False, ids=False)
     receiver.fail_next = 1
     reason = ticker.tick()
     assert "2 not delivered" in reason and "answered 500 Internal Server Error" in reason
     assert "token=secret" not in reason  # the URL's path and query may hold a secret
-    assert json.loads(ticker.cursor or "{}")["sent"] == []
+    assert json.loads(ticker.cursor or "{}")["firing"] == {}
     assert receiver.deliveries == []
 
-    receiver.fail_next = 0
     assert "sent 2" in ticker.tick()
     assert "nothing new" in ticker.tick()
-    assert len(receiver.deliveries) == 2 and receiver.refused == 1
+    assert len(receiver.deliveries) == 2 and receiver.refused == ["orders:gate failed"]
 
 
 def test_a_failure_midway_keeps_what_was_delivered_and_retries_the_rest(instance, receiver):
     ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False, ids=False)
+    receiver.answers = {"orders:ids failed": 503}
+    reason = ticker.tick()
+    assert "sent 1: orders:gate failed" in reason and "1 not delivered" in reason and "503" in reason
+    receiver.answers = {}
+    assert "sent 1: orders:ids failed" in ticker.tick()
+    assert "nothing new" in ticker.tick()
+    assert [a["labels"]["check"] for a in receiver.alerts()] == ["gate", "ids"]
+
+
+def test_a_permanent_rejection_is_given_up_and_the_next_alerts_still_go_out(instance, receiver):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False, ids=False)
+    receiver.answers = {"orders:gate failed": 400}
+    reason = ticker.tick()
+    assert "sent 1: orders:ids failed" in reason
+    assert "gave up on 1, a permanent rejection, not retried: orders:gate failed (refused 400" in reason
+    assert "answered 400 Bad Request" in reason and "retried next tick" not in reason
+    assert "nothing new" in ticker.tick()  # not retried
+    assert receiver.refused == ["orders:gate failed"]
+    assert [a["labels"]["check"] for a in receiver.alerts()] == ["ids"]
+
+    run(instance, orders, gate=True)  # once it clears and fails again it is a new alert, tried again
     run(instance, orders, gate=False)
-    assert "sent 1" in ticker.tick()
-    run(instance, orders, gate=False)
-    run(instance, orders, gate=False)
-    receiver.fail_next = 1
-    assert "2 not delivered" in ticker.tick()
+    receiver.answers = {}
+    assert "sent 1: orders:gate failed" in ticker.tick()
+
+
+@pytest.mark.parametrize("status", [408, 429, 502])
+def test_a_rejection_that_says_try_later_is_retried_and_stops_the_tick(instance, receiver, status):
+    ticker = Ticker(instance, "check_failure_alert_sensor", AlertWebhook(url=receiver.url))
+    run(instance, orders, gate=False, ids=False)
+    receiver.answers = {"orders:gate failed": status}
+    reason = ticker.tick()
+    assert (
+        f"2 not delivered (webhook http://127.0.0.1:{receiver.url.split(':')[2].split('/')[0]} answered {status}"
+        in reason
+    )
+    assert "gave up" not in reason and receiver.deliveries == []
+    receiver.answers = {}
     assert "sent 2" in ticker.tick()
-    keys = [a["annotations"]["event"] for a in receiver.alerts()]
-    assert len(keys) == 3 == len(set(keys))
 
 
 def test_an_unreachable_webhook_is_a_clear_reason_not_an_error(instance):

@@ -33,12 +33,30 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 class AlertDeliveryError(Exception):
-    """A notification the webhook did not take (no answer, or not 2xx): retried on the next tick."""
+    """A notification the webhook did not take (no answer, 5xx, 408 or 429): retried on the next tick."""
+
+
+class AlertRejected(AlertDeliveryError):
+    """A notification the webhook refused for good (a 4xx other than 408 and 429): given up, not retried."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+RETRIED_4XX = frozenset({408, 429})
+"""4xx answers that say "try later" (Request Timeout, Too Many Requests): retried like a 5xx."""
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One event to notify: ``key`` is its identity (one event, one notification)."""
+    """One notification: ``key`` is its identity (its fingerprint), ``condition`` what it is about.
+
+    An event (a rollback, a freshness state change) is its own condition: ``condition`` is empty and
+    ``key`` stands for both. A failing check is a condition that lasts (``check:asset:check[:partition]``)
+    and ``key`` names its latest failed execution; ``episode`` marks the pass before the failing
+    streak (None: no pass seen), so a pass and a new failure between two ticks is told apart.
+    """
 
     key: str
     name: str
@@ -48,6 +66,13 @@ class Alert:
     at: float
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    condition: str = ""
+    episode: str | None = None
+
+    @property
+    def about(self) -> str:
+        """The condition (for an event, its key): what is notified once until it clears."""
+        return self.condition or self.key
 
     @property
     def fingerprint(self) -> str:
@@ -103,13 +128,21 @@ class AlertWebhook(dg.ConfigurableResource):
 
     url: str | None = Field(
         default=None,
-        description=f"Webhook URL. Unset (the default): ${WEBHOOK_ENV}, read through dg.EnvVar when a notification "
-        "is due; neither set: notifications are off and the sensors say so.",
+        description="For tests only (a local receiver on 127.0.0.1): it is a plain string, shown in the UI's "
+        f"resource config, and takes precedence over ${WEBHOOK_ENV}. Real webhooks carry a token: set ${WEBHOOK_ENV} "
+        "instead, read through dg.EnvVar when a notification is due. Neither set: notifications are off and the "
+        "sensors say so.",
     )
     timeout_seconds: float = Field(default=10.0, gt=0, description="Seconds to wait for the webhook to answer.")
     receiver: str = Field(default="openclaw-dagster", description="The payload's `receiver` field.")
     external_url: str = Field(
         default="", description="Base URL of the Dagster UI, for `externalURL` and each alert's run link."
+    )
+    repeat_after_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="A check still failing this many hours after its last notification is notified again "
+        "(0: never; a condition is otherwise notified once, when it starts failing).",
     )
 
     def target(self) -> str | None:
@@ -117,7 +150,7 @@ class AlertWebhook(dg.ConfigurableResource):
         return self.url or dg.EnvVar(WEBHOOK_ENV).get_value() or None
 
     def send(self, alert: Alert) -> None:
-        """POST one alert; AlertDeliveryError unless the webhook answered 2xx."""
+        """POST one alert; AlertRejected on a permanent 4xx, AlertDeliveryError on anything else not 2xx."""
         import httpx
 
         url = self.target()
@@ -130,6 +163,7 @@ class AlertWebhook(dg.ConfigurableResource):
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise AlertDeliveryError(f"webhook {_where(url)} unreachable: {type(exc).__name__}: {exc}") from None
         if not answer.is_success:
-            raise AlertDeliveryError(
-                f"webhook {_where(url)} answered {answer.status_code} {answer.reason_phrase}: {answer.text[:200]!r}"
-            )
+            said = f"webhook {_where(url)} answered {answer.status_code} {answer.reason_phrase}: {answer.text[:200]!r}"
+            if 400 <= answer.status_code < 500 and answer.status_code not in RETRIED_4XX:
+                raise AlertRejected(said, answer.status_code)
+            raise AlertDeliveryError(said)
