@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from openclaw_assets.observability.notify import WEBHOOK_ENV, Alert, AlertDeliveryError, AlertRejected, AlertWebhook
 
@@ -195,11 +194,12 @@ def failed_checks(
     """
     storage = instance.event_log_storage
     latest = storage.get_latest_asset_check_execution_by_key(list(keys))
-    verdicts = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
     alerts = []
     for key, newest in latest.items():
         if newest.create_timestamp < since - SLACK:
             continue  # nothing of this check's is recent: its history is not read
+        # the record's status type, taken from a record (Dagster exports it from no public module)
+        verdicts = {type(newest.status)("SUCCEEDED"), type(newest.status)("FAILED")}
         asset, check = key.asset_key.to_user_string(), key.name
         newest_first: dict[str | None, list[Any]] = {}
         for record in storage.get_asset_check_execution_history(key, limit=HISTORY, status=verdicts):
