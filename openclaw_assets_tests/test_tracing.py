@@ -440,6 +440,33 @@ def test_the_gateway_app_traces_requests_continues_callers_and_answers_with_its_
     assert server.attributes["http.response.status_code"] == 200
 
 
+def test_a_request_that_fails_with_a_500_still_answers_with_its_traceparent():
+    """The last-resort handler's answer is sent outside the user middleware: it names its trace itself."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from openclaw_assets.compute.gateway import errors
+    from openclaw_assets.compute.gateway.app import TELEMETRY
+
+    app = FastAPI(telemetry=TELEMETRY)
+    errors.install(app)
+    app.add_middleware(tracing.TraceparentResponse)
+
+    @app.get("/v1/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    caller_trace, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    with recording() as exporter, TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/v1/boom", headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"})
+        spans = exporter.get_finished_spans()
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    server = next(s for s in spans if s.name == "GET /v1/boom")
+    assert hex_ids(server)[0] == caller_trace
+    assert ids_of(answer.headers["traceparent"]) == (caller_trace, hex_ids(server)[1])
+    assert server.attributes["http.response.status_code"] == 500
+
+
 # --- one trace across processes, in a real OTLP receiver -------------------------------------------
 
 REPLAY = {"warmup_requests": 1, "single_requests": 10, "batch_requests": 1, "p99_budget_ms": 5000.0}
