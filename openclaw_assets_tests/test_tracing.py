@@ -96,6 +96,83 @@ def test_an_exporter_or_protocol_that_is_not_shipped_is_refused_by_name(environ,
         tracing.exporters(environ)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ("tracecontext", "baggage")),
+        ("", ("tracecontext", "baggage")),
+        ("baggage", ("baggage",)),
+        (" tracecontext , baggage ", ("tracecontext", "baggage")),
+        ("None", ()),
+    ],
+)
+def test_the_propagators_setting_is_read_as_opentelemetry_reads_it(value, expected):
+    assert tracing.propagators({} if value is None else {"OTEL_PROPAGATORS": value}) == expected
+
+
+@pytest.mark.parametrize("value", ["tracecontxt", "tracecontext,b3", "tracecontext,", "xray,none"])
+def test_a_propagator_that_is_not_installed_is_refused_by_name(value):
+    with pytest.raises(tracing.TracingSettingError, match="OTEL_PROPAGATORS names .* not an installed propagator"):
+        tracing.propagators({"OTEL_PROPAGATORS": value})
+
+
+PROPAGATORS_PROBE = textwrap.dedent(
+    """
+    import json, os, sys
+    from openclaw_assets.observability import tracing
+    enabled = tracing.configure("probe")  # the pipeline's setup: the default instead, with a warning
+    tracing.configure("probe")
+    import openclaw_assets.compute.gateway.app  # imports FastAPI, and with it opentelemetry.propagate
+    print("REPORT " + json.dumps({"enabled": enabled, "value": os.environ["OTEL_PROPAGATORS"]}))
+    """
+)
+
+
+def test_an_unknown_propagator_falls_back_to_the_default_with_one_warning_in_the_pipeline_setup():
+    env = clean_env(OTEL_PROPAGATORS="tracecontxt")
+    done = subprocess.run(
+        [sys.executable, "-c", PROPAGATORS_PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
+    assert json.loads(line.removeprefix("REPORT ")) == {"enabled": False, "value": "tracecontext,baggage"}
+    assert done.stderr.count("OTEL_PROPAGATORS names 'tracecontxt'") == 1, done.stderr
+    assert "using tracecontext,baggage" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_the_check_the_gateway_app_cannot_even_be_imported():
+    """What the check is for: FastAPI's import raises on the same setting, tracing off."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import openclaw_assets.compute.gateway.app"],
+        env=clean_env(OTEL_PROPAGATORS="tracecontxt"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "Propagator tracecontxt not found" in done.stderr
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("background", [False, True])
+def test_openclaw_serve_refuses_an_unknown_propagator_in_one_line(tmp_path: Path, background: bool):
+    command = [sys.executable, "-m", "openclaw_assets.cli", "--home", str(tmp_path / "home"), "serve", "--port", "0"]
+    done = subprocess.run(
+        command + (["--background"] if background else []),
+        env=clean_env(OTEL_PROPAGATORS="tracecontxt"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == (
+        "openclaw: error: OTEL_PROPAGATORS names 'tracecontxt', which is not an installed propagator; "
+        "use a comma-separated list of baggage, tracecontext, or none"
+    )
+    assert not (tmp_path / "home" / "gateway" / "endpoint.json").exists()
+
+
 # --- the process-wide setup, each in a fresh interpreter -----------------------------------------
 
 PROBE = textwrap.dedent(
