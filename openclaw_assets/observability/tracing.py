@@ -69,7 +69,9 @@ def propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     installed = {found.name for found in entry_points(group="opentelemetry_propagator")}
     names, unknown = [], []
     for name in (part.strip() for part in raw.split(",")):
-        if name.lower() == "none" and not unknown:  # as OpenTelemetry reads it: none, up to there, means none
+        if name.lower() == "none":  # as OpenTelemetry reads it: none means none, unless an unknown one came first
+            if unknown:
+                break
             return ()
         (names if name in installed else unknown).append(name)
     if unknown:
