@@ -706,6 +706,7 @@ def test_one_trace_from_a_dagster_step_through_the_gateway_to_the_model_predict_
     lines = [line for line in read_lines(pipeline_log(home)) if line.get("run_id") == run.run_id]
     ready = [line for line in lines if "staging gateway for" in line["message"]]
     assert ready and ready[0]["trace_id"] == trace_id and ready[0]["step_key"] == "staging_validation"
+    assert {line["model_version"] for line in lines if line["message"].startswith(f"v{version}:")} == {version}
     gateway_log = read_lines(staged / "gateway.log")
     assert any(line["message"].startswith("listening on") for line in gateway_log)
 

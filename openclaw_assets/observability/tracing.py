@@ -67,7 +67,8 @@ def propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     from importlib.metadata import entry_points
 
     installed = {found.name for found in entry_points(group="opentelemetry_propagator")}
-    names, unknown = [], []
+    names: list[str] = []
+    unknown: list[str] = []
     for name in (part.strip() for part in raw.split(",")):
         if name.lower() == "none":  # as OpenTelemetry reads it: none means none, unless an unknown one came first
             if unknown:
