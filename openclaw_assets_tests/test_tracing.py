@@ -718,3 +718,24 @@ def test_one_trace_from_a_dagster_step_through_the_gateway_to_the_model_predict_
     assert {s.name.split(" ")[0] for s in outside} >= {"POST", "get_online_features", "predict"}
     logged, _ = read_log(home)
     assert [r["trace_id"] for r in logged if r["flight_id"] == "outside-1"] == [caller_trace]
+
+
+def test_after_recording_the_process_is_back_to_no_tracing():
+    """The in-memory provider of ``recording()`` does not outlive its block: later tests run untraced."""
+    from opentelemetry import trace
+
+    with recording() as exporter:
+        assert tracing.enabled()
+        with tracing.span("inside"):
+            assert tracing.current_ids() is not None
+        assert [s.name for s in exporter.get_finished_spans()] == ["inside"]
+    assert not tracing.enabled()
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert tracing.span("after") is tracing.span("again")  # the shared null context
+    assert tracing.http_transport() is None and tracing.traceparent() is None
+    with tracing.tracer().start_as_current_span("direct") as span:
+        assert not span.is_recording() and tracing.current_ids() is None
+    with recording() as exporter:  # and a second block records again
+        with tracing.span("second"):
+            pass
+        assert [s.name for s in exporter.get_finished_spans()] == ["second"]
