@@ -566,6 +566,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from openclaw_assets.compute.gateway.auth import default_token_file
     from openclaw_assets.compute.gateway.settings import GatewaySettings
     from openclaw_assets.kernel.settings import SettingError
+    from openclaw_assets.observability import tracing
 
     home = openclaw_home(args.home)
     endpoint_file = Path(args.endpoint_file) if args.endpoint_file else server.default_endpoint_file(home)
@@ -582,7 +583,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CliError(server.running_message(endpoint_file))
     try:  # refuse to start on a bad setting or token setup, before binding anything
         settings = GatewaySettings.from_env(home, pin=args.pin)
-    except SettingError as exc:
+        tracing.propagators()  # OTEL_PROPAGATORS: an unknown one would make importing FastAPI raise
+    except (SettingError, tracing.TracingSettingError) as exc:
         raise CliError(str(exc)) from None
     if args.background:
         process = server.start_background(home, args.host, args.port, endpoint_file, args.pin)
@@ -598,7 +600,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     try:
         server.serve(home, args.host, args.port, endpoint_file, settings, parent_pid=args.parent_pid)
-    except (server.GatewayRunning, SettingError) as exc:  # SettingError: OPENCLAW_LOG_FORMAT
+    except (server.GatewayRunning, SettingError, tracing.TracingSettingError) as exc:  # OPENCLAW_LOG_FORMAT, OTEL_
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None

@@ -91,6 +91,10 @@ def _gateway_env(**extra: str) -> dict[str, str]:
         "OPENCLAW_GATEWAY_AUDITOR_TOKEN_FILE": "",
         "OPENCLAW_GATEWAY_PIN": "",
         "OPENCLAW_PREDICTION_LOG_DIR": "",
+        # and tracing off, as in a process without OTEL_* (an empty value is unset to observability.tracing)
+        "OTEL_TRACES_EXPORTER": "",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
     }
     return {**blank, "OPENCLAW_PROFILE": "embedded", "OPENCLAW_DECISION_THRESHOLD": str(THRESHOLD), **extra}
 
@@ -265,6 +269,18 @@ def test_a_known_flight_is_scored_by_the_champion(gateway: Gateway, champion_ver
     assert prediction["variant"] == "champion"
     assert prediction["missing_features"] == []  # every view knows this carrier, airport, route and aircraft
     assert prediction["risk_flag"] == bool(prediction["out_of_range"])
+
+
+def test_without_otel_settings_the_gateway_answers_with_no_traceparent_and_logs_no_trace_id(gateway: Gateway):
+    """A fresh gateway process with no OTEL_*: nothing traced, whatever earlier in-process tests installed."""
+    answer = gateway.predict([flight(flight_id="untraced")])
+    failed = gateway.client.post("/v1/predict", json={"flights": "not a list"}, headers=bearer("env_predict"))
+    assert answer.status_code == 200 and failed.status_code == 422
+    assert "traceparent" not in answer.headers and "traceparent" not in failed.headers
+    found = predlog.find_request(gateway.home, answer.json()["request_id"])
+    assert found is not None
+    ((line,),) = [found[1]]
+    assert line["flight_id"] == "untraced" and "trace_id" in line and line["trace_id"] is None
 
 
 def test_the_same_flight_gets_the_same_answer(gateway: Gateway):

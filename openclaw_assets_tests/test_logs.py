@@ -203,3 +203,55 @@ def test_the_pipeline_log_lives_under_the_home(tmp_path: Path):
     finally:
         handler.close()
     assert logs.read_lines(tmp_path / "deep" / "folder" / "p.jsonl")[0]["message"] == "hello world"
+
+
+def test_each_record_is_one_write_on_an_append_descriptor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "p.jsonl"
+    handler = logs.pipeline_handler(str(path))
+    writes: list[bytes] = []
+    real = os.write
+
+    def counting(fd: int, data) -> int:
+        writes.append(bytes(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(logs.os, "write", counting)
+    try:
+        handler.handle(_record("big %s", "x" * 200_000))  # far over any I/O buffer
+        handler.handle(_record())
+        assert os.fstat(handler._descriptor()).st_size == sum(map(len, writes))
+        import fcntl
+
+        assert fcntl.fcntl(handler._descriptor(), fcntl.F_GETFL) & os.O_APPEND
+    finally:
+        handler.close()
+    assert len(writes) == 2 and all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes)
+    assert [line["message"][:5] for line in logs.read_lines(path)] == ["big x", "hello"]
+
+
+APPENDER = """
+import sys
+from openclaw_assets.observability import logs
+import logging
+handler = logs.pipeline_handler(sys.argv[1])
+record = logging.makeLogRecord({"msg": "%s", "args": (sys.argv[2] * int(sys.argv[3]),), "levelno": 20})
+for n in range(int(sys.argv[4])):
+    handler.handle(record)
+handler.close()
+"""
+
+
+def test_two_processes_appending_long_records_at_once_never_tear_a_line(tmp_path: Path):
+    path = tmp_path / "pipeline.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sizes = {"a": 300_000, "b": 70_000}  # both over the 8 KiB buffer text I/O would write them through
+    writers = [
+        subprocess.Popen([sys.executable, "-c", APPENDER, str(path), letter, str(size), "40"], env=env)
+        for letter, size in sizes.items()
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    raw = path.read_bytes().split(b"\n")
+    assert raw[-1] == b"" and len(raw) == 81
+    lines = [json.loads(line) for line in raw[:-1]]  # every line whole: a torn one would not parse
+    assert sorted(len(line["message"]) for line in lines) == sorted([70_000] * 40 + [300_000] * 40)
+    assert all(set(line["message"]) in ({"a"}, {"b"}) for line in lines)

@@ -96,6 +96,88 @@ def test_an_exporter_or_protocol_that_is_not_shipped_is_refused_by_name(environ,
         tracing.exporters(environ)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ("tracecontext", "baggage")),
+        ("", ("tracecontext", "baggage")),
+        ("baggage", ("baggage",)),
+        (" tracecontext , baggage ", ("tracecontext", "baggage")),
+        ("None", ()),
+    ],
+)
+def test_the_propagators_setting_is_read_as_opentelemetry_reads_it(value, expected):
+    assert tracing.propagators({} if value is None else {"OTEL_PROPAGATORS": value}) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [("tracecontxt", "'tracecontxt'"), ("tracecontext,b3", "'b3'"), ("tracecontext,", "''"), ("xray,none", "'xray'")],
+)
+def test_a_propagator_that_is_not_installed_is_refused_by_name(value, named):
+    with pytest.raises(
+        tracing.TracingSettingError, match=rf"OTEL_PROPAGATORS names {named}, which is not an installed"
+    ):
+        tracing.propagators({"OTEL_PROPAGATORS": value})
+
+
+PROPAGATORS_PROBE = textwrap.dedent(
+    """
+    import json, os, sys
+    from openclaw_assets.observability import tracing
+    enabled = tracing.configure("probe")  # the pipeline's setup: the default instead, with a warning
+    tracing.configure("probe")
+    import openclaw_assets.compute.gateway.app  # imports FastAPI, and with it opentelemetry.propagate
+    print("REPORT " + json.dumps({"enabled": enabled, "value": os.environ["OTEL_PROPAGATORS"]}))
+    """
+)
+
+
+def test_an_unknown_propagator_falls_back_to_the_default_with_one_warning_in_the_pipeline_setup():
+    env = clean_env(OTEL_PROPAGATORS="tracecontxt")
+    done = subprocess.run(
+        [sys.executable, "-c", PROPAGATORS_PROBE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
+    assert json.loads(line.removeprefix("REPORT ")) == {"enabled": False, "value": "tracecontext,baggage"}
+    assert done.stderr.count("OTEL_PROPAGATORS names 'tracecontxt'") == 1, done.stderr
+    assert "using tracecontext,baggage" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_the_check_the_gateway_app_cannot_even_be_imported():
+    """What the check is for: FastAPI's import raises on the same setting, tracing off."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import openclaw_assets.compute.gateway.app"],
+        env=clean_env(OTEL_PROPAGATORS="tracecontxt"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and "Propagator tracecontxt not found" in done.stderr
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("background", [False, True])
+def test_openclaw_serve_refuses_an_unknown_propagator_in_one_line(tmp_path: Path, background: bool):
+    command = [sys.executable, "-m", "openclaw_assets.cli", "--home", str(tmp_path / "home"), "serve", "--port", "0"]
+    done = subprocess.run(
+        command + (["--background"] if background else []),
+        env=clean_env(OTEL_PROPAGATORS="tracecontxt"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == (
+        "openclaw: error: OTEL_PROPAGATORS names 'tracecontxt', which is not an installed propagator; "
+        "use a comma-separated list of baggage, tracecontext, or none"
+    )
+    assert not (tmp_path / "home" / "gateway" / "endpoint.json").exists()
+
+
 # --- the process-wide setup, each in a fresh interpreter -----------------------------------------
 
 PROBE = textwrap.dedent(
@@ -440,6 +522,33 @@ def test_the_gateway_app_traces_requests_continues_callers_and_answers_with_its_
     assert server.attributes["http.response.status_code"] == 200
 
 
+def test_a_request_that_fails_with_a_500_still_answers_with_its_traceparent():
+    """The last-resort handler's answer is sent outside the user middleware: it names its trace itself."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from openclaw_assets.compute.gateway import errors
+    from openclaw_assets.compute.gateway.app import TELEMETRY
+
+    app = FastAPI(telemetry=TELEMETRY)
+    errors.install(app)
+    app.add_middleware(tracing.TraceparentResponse)
+
+    @app.get("/v1/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    caller_trace, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    with recording() as exporter, TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/v1/boom", headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"})
+        spans = exporter.get_finished_spans()
+    assert answer.status_code == 500 and answer.json()["error"] == "internal_error"
+    server = next(s for s in spans if s.name == "GET /v1/boom")
+    assert hex_ids(server)[0] == caller_trace
+    assert ids_of(answer.headers["traceparent"]) == (caller_trace, hex_ids(server)[1])
+    assert server.attributes["http.response.status_code"] == 500
+
+
 # --- one trace across processes, in a real OTLP receiver -------------------------------------------
 
 REPLAY = {"warmup_requests": 1, "single_requests": 10, "batch_requests": 1, "p99_budget_ms": 5000.0}
@@ -597,6 +706,7 @@ def test_one_trace_from_a_dagster_step_through_the_gateway_to_the_model_predict_
     lines = [line for line in read_lines(pipeline_log(home)) if line.get("run_id") == run.run_id]
     ready = [line for line in lines if "staging gateway for" in line["message"]]
     assert ready and ready[0]["trace_id"] == trace_id and ready[0]["step_key"] == "staging_validation"
+    assert {line["model_version"] for line in lines if line["message"].startswith(f"v{version}:")} == {version}
     gateway_log = read_lines(staged / "gateway.log")
     assert any(line["message"].startswith("listening on") for line in gateway_log)
 
@@ -608,3 +718,24 @@ def test_one_trace_from_a_dagster_step_through_the_gateway_to_the_model_predict_
     assert {s.name.split(" ")[0] for s in outside} >= {"POST", "get_online_features", "predict"}
     logged, _ = read_log(home)
     assert [r["trace_id"] for r in logged if r["flight_id"] == "outside-1"] == [caller_trace]
+
+
+def test_after_recording_the_process_is_back_to_no_tracing():
+    """The in-memory provider of ``recording()`` does not outlive its block: later tests run untraced."""
+    from opentelemetry import trace
+
+    with recording() as exporter:
+        assert tracing.enabled()
+        with tracing.span("inside"):
+            assert tracing.current_ids() is not None
+        assert [s.name for s in exporter.get_finished_spans()] == ["inside"]
+    assert not tracing.enabled()
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    assert tracing.span("after") is tracing.span("again")  # the shared null context
+    assert tracing.http_transport() is None and tracing.traceparent() is None
+    with tracing.tracer().start_as_current_span("direct") as span:
+        assert not span.is_recording() and tracing.current_ids() is None
+    with recording() as exporter:  # and a second block records again
+        with tracing.span("second"):
+            pass
+        assert [s.name for s in exporter.get_finished_spans()] == ["second"]

@@ -189,6 +189,9 @@ def batch_predictions(
             "rows_per_second": written / seconds,
         }
         records.append({"partition": partition, "rows": written, "rows_per_s": round(written / seconds)})
-        context.log.info(f"{partition}: scored {written:,} flights with v{version} in {seconds:.1f}s")
+        context.log.info(
+            f"{partition}: scored {written:,} flights with v{version} in {seconds:.1f}s",
+            extra={"model_version": version},  # a field of its JSON line (observability.logs)
+        )
     yield dg.MaterializeResult(metadata=summarise(records, metadata) | {"model_version": version})
     yield from check_results("batch_predictions", gates)

@@ -189,7 +189,10 @@ def staging_validation(
     try:
         found = server.wait_ready(endpoint, process, config.startup_timeout_s)
         startup = time.perf_counter() - started
-        context.log.info(f"staging gateway for v{version} ready at {found['url']} after {startup:.1f}s")
+        context.log.info(
+            f"staging gateway for v{version} ready at {found['url']} after {startup:.1f}s",
+            extra={"model_version": version},  # a field of its JSON line (observability.logs)
+        )
         result = replay(
             found["url"],
             token,
@@ -210,7 +213,8 @@ def staging_validation(
         server.stop(process.pid)
     context.log.info(
         f"v{version}: {result['requests']} requests, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
-        f"{result['errors']} errors"
+        f"{result['errors']} errors",
+        extra={"model_version": version},
     )
     outcomes = {
         LATENCY_BUDGET: Outcome(

@@ -209,7 +209,10 @@ def trained_model(
         except MlflowException:
             importance = {}  # the run never got as far as logging it
         lineage = {key: str(existing.tags.get(key, value)) for key, value in lineage.items()}
-        context.log.info(f"{name} v{model_version} was registered from the same data, code and parameters: reused")
+        context.log.info(
+            f"{name} v{model_version} was registered from the same data, code and parameters: reused",
+            extra={"model_version": model_version},  # a field of its JSON line (observability.logs)
+        )
     else:
         prepared = training.prepare(train, training.FEATURES)
         started = time.perf_counter()
@@ -238,7 +241,8 @@ def trained_model(
         client.set_registered_model_alias(name, CHALLENGER, model_version)
         context.log.info(
             f"registered {name} v{model_version} as {CHALLENGER}: "
-            f"holdout AUC {found['auc']:.4f}, fit {fit_seconds:.1f}s"
+            f"holdout AUC {found['auc']:.4f}, fit {fit_seconds:.1f}s",
+            extra={"model_version": model_version},
         )
     subject = subjects.model(name, model_version)
     if ledger.open().latest(subject) is None:  # a rerun after a crash records a version registered before
@@ -615,6 +619,12 @@ def model_evaluation(
             "auc": float(found["auc"]),
             "champion": champion_name,
         },
+    )
+    failed = sorted(gate for gate, o in outcomes.items() if not o.passed)
+    context.log.info(
+        f"evaluated {name} v{version}: holdout AUC {found['auc']:.4f}, "
+        + (f"failed {', '.join(failed)}" if failed else "every gate passed"),
+        extra={"model_version": version},  # a field of its JSON line (observability.logs)
     )
     figures = ("auc", "log_loss", "brier", "calibration_error")
     compared = [("challenger v" + version, found), ("raw-columns baseline", baseline)]

@@ -15,6 +15,7 @@ names (``pipeline_handler``), while the console stays Dagster's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from openclaw_assets.kernel.settings import SettingError, openclaw_home
+from openclaw_assets.observability import tracing
 
 FORMAT_VARIABLE = "OPENCLAW_LOG_FORMAT"
 FORMATS = ("auto", "json", "text")
@@ -45,16 +47,6 @@ def log_format(value: str | None = None) -> str:
     return chosen
 
 
-def _ids() -> tuple[str, str] | None:
-    api = sys.modules.get("opentelemetry.trace")  # never imported here: no tracing, no span
-    if api is None:
-        return None
-    context = api.get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")
-
-
 class JsonFormatter(logging.Formatter):
     """A record as one JSON object on one line (see the module's docstring for its fields)."""
 
@@ -67,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage() if message is None else message,
         }
-        ids = _ids()
+        ids = tracing.current_ids()  # never imports OpenTelemetry: no tracing, no span
         if ids is not None:
             line["trace_id"], line["span_id"] = ids
         if isinstance(meta, dict):
@@ -117,17 +109,44 @@ def configure(level: int = logging.INFO, stream: IO[str] | None = None, value: s
     return chosen
 
 
-class JsonLinesHandler(logging.FileHandler):
-    """Appends records as JSON lines to a file, created (with its folder) on the first record."""
+class JsonLinesHandler(logging.Handler):
+    """Appends records as JSON lines to a file, created (with its folder) on the first record.
+
+    Each line goes out in one ``write(2)`` on an ``O_APPEND`` descriptor (as the prediction log's do), so
+    that the lines of processes appending to the same file at once (two runs) never interleave or tear,
+    however long a line is: buffered text I/O would split one over its buffer size into several writes.
+    The file is not rotated.
+    """
 
     def __init__(self, path: str | os.PathLike[str], level: int | str = logging.INFO) -> None:
-        super().__init__(os.fspath(path), mode="a", encoding="utf-8", delay=True)
-        self.setLevel(level)
+        super().__init__(level)
+        self.baseFilename = os.path.abspath(os.fspath(path))
         self.setFormatter(JsonFormatter())
+        self._fd: int | None = None
 
-    def _open(self) -> Any:
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open()
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self._fd
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            data = (self.format(record) + "\n").encode("utf-8")
+            with self.lock or contextlib.nullcontext():  # the descriptor, opened once by one thread
+                fd = self._descriptor()
+            view = memoryview(data)
+            while view:  # one write for a regular file; the loop only if the kernel took part of it (a full disk)
+                view = view[os.write(fd, view) :]
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        with self.lock or contextlib.nullcontext():
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        super().close()
 
 
 def pipeline_log(home: Path | None = None) -> Path:

@@ -15,6 +15,8 @@ With none of that set (the embedded default) ``configure`` does nothing: no SDK 
 installed, no exporter is imported, no thread is started, and every span the code asks for is
 the API's no-op. A setting the SDK cannot honour (an unknown exporter, the gRPC protocol) is
 reported once as a warning and tracing stays off: telemetry never stops the work it observes.
+An ``OTEL_PROPAGATORS`` naming a propagator that is not installed is replaced by the default, also
+with one warning; ``openclaw serve`` refuses it instead, in one line, before it imports FastAPI.
 """
 
 from __future__ import annotations
@@ -43,6 +45,52 @@ _decided = False
 
 class TracingSettingError(ValueError):
     """An ``OTEL_*`` value this process cannot honour; ``configure`` logs it and leaves tracing off."""
+
+
+PROPAGATORS_VARIABLE = "OTEL_PROPAGATORS"
+DEFAULT_PROPAGATORS = "tracecontext,baggage"
+"""The W3C propagators OpenTelemetry uses when ``OTEL_PROPAGATORS`` is unset."""
+
+
+def propagators(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The propagators ``OTEL_PROPAGATORS`` names (empty for ``none``); raises ``TracingSettingError`` for one
+    that is not installed.
+
+    ``opentelemetry.propagate`` (which FastAPI imports with itself) raises ``ValueError`` at import for such a
+    value, tracing on or off; this reads the same installed entry points without importing OpenTelemetry, so a
+    process can check the setting before anything imports it.
+    """
+    environ = os.environ if environ is None else environ
+    raw = environ.get(PROPAGATORS_VARIABLE)
+    if not raw:
+        return tuple(DEFAULT_PROPAGATORS.split(","))
+    from importlib.metadata import entry_points
+
+    installed = {found.name for found in entry_points(group="opentelemetry_propagator")}
+    names: list[str] = []
+    unknown: list[str] = []
+    for name in (part.strip() for part in raw.split(",")):
+        if name.lower() == "none":  # as OpenTelemetry reads it: none means none, unless an unknown one came first
+            if unknown:
+                break
+            return ()
+        (names if name in installed else unknown).append(name)
+    if unknown:
+        raise TracingSettingError(
+            f"{PROPAGATORS_VARIABLE} names {', '.join(repr(n) for n in unknown)}, which is not an installed propagator;"
+            f" use a comma-separated list of {', '.join(sorted(installed))}, or none"
+        )
+    return tuple(names)
+
+
+def _propagators_or_default() -> None:
+    """Check ``OTEL_PROPAGATORS``; an unknown one is replaced by the default, with one warning, for this process
+    and the processes it starts (``opentelemetry.propagate`` would raise at import)."""
+    try:
+        propagators()
+    except TracingSettingError as exc:
+        log.warning("%s; using %s", exc, DEFAULT_PROPAGATORS)
+        os.environ[PROPAGATORS_VARIABLE] = DEFAULT_PROPAGATORS
 
 
 def _env(environ: Mapping[str, str], name: str) -> str:
@@ -77,13 +125,16 @@ def configure(service_name: str, service_version: str | None = None) -> bool:
     """Install the process-wide tracer provider the ``OTEL_*`` environment asks for, once; True if tracing is on.
 
     ``service_name`` is the ``service.name`` used when neither ``OTEL_SERVICE_NAME`` nor
-    ``OTEL_RESOURCE_ATTRIBUTES`` names one. Later calls return the first call's answer.
+    ``OTEL_RESOURCE_ATTRIBUTES`` names one. Later calls return the first call's answer. An
+    ``OTEL_PROPAGATORS`` that names no installed propagator is replaced by the default with a warning,
+    tracing on or off (the gateway refuses it earlier: ``server.serve``).
     """
     global _provider, _decided
     with _lock:
         if _decided:
             return _provider is not None
         _decided = True
+        _propagators_or_default()
         try:
             chosen = exporters()
         except TracingSettingError as exc:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from openclaw_assets.compute.gateway.contract import ErrorResponse
+from openclaw_assets.observability import tracing
 
 log = logging.getLogger("openclaw.gateway")
 
@@ -89,4 +90,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s", request.url.path)
-        return error_response(500, "internal_error", f"{type(exc).__name__}; see the gateway log")
+        # Starlette's ServerErrorMiddleware sends this answer, outside the middleware that adds
+        # ``traceparent`` to the others; the server span is still current here, so name it.
+        value = tracing.traceparent()
+        return error_response(
+            500,
+            "internal_error",
+            f"{type(exc).__name__}; see the gateway log",
+            {"traceparent": value} if value else None,
+        )

@@ -142,15 +142,19 @@ def serve(
 ) -> None:
     """Claim the endpoint file, bind, record the endpoint, serve until SIGTERM or SIGINT (graceful).
 
-    Raises ``GatewayRunning`` if another live gateway holds the endpoint file, before binding.
+    Raises ``GatewayRunning`` if another live gateway holds the endpoint file, before binding, and
+    ``TracingSettingError`` for an ``OTEL_PROPAGATORS`` that names no installed propagator.
     With ``parent_pid`` the gateway is that process's child and exits when it is gone.
     """
+    from openclaw_assets.observability import logs, tracing
+
+    tracing.propagators()  # before FastAPI is imported, which raises on an unknown one: TracingSettingError
+
     import uvicorn
 
     from openclaw_assets import __version__
     from openclaw_assets.compute.gateway.app import create_app
     from openclaw_assets.kernel.atomic import write_bytes_atomic
-    from openclaw_assets.observability import logs, tracing
 
     logs.configure()  # OPENCLAW_LOG_FORMAT: JSON lines into a log file, text on a terminal
     tracing.configure(GATEWAY_SERVICE, __version__)  # from OTEL_*; nothing at all when they are unset
