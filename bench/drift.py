@@ -101,7 +101,7 @@ def inject(kind: str, feature: str, values, reference: dict[str, float], categor
 # ---------------------------------------------------------------- the child
 
 
-def local_months(frame):
+def month_keys(frame):
     """Each row's New York month (``YYYY-MM``) from its event time, as the pipeline keys months."""
     import pandas as pd
 
@@ -117,6 +117,7 @@ def score_all(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import pandas as pd
 
+    from openclaw_assets.kernel.months import month_keys
     from openclaw_assets.observability import drift
     from openclaw_assets.observability.drift_assets import DriftConfig, categorical_columns, limits_for
 
@@ -124,7 +125,7 @@ def score_all(spec: dict[str, Any]) -> dict[str, Any]:
     families: dict[str, list[str]] = spec["families"]
     columns = [c for names in families.values() for c in names]
     frame = pd.read_parquet(spec["training_set"])
-    months = local_months(frame).to_numpy()
+    months = month_keys(frame).to_numpy()
     baseline_months = spec["baseline_months"]
     baseline = frame[np.isin(months, baseline_months)].reset_index(drop=True)
     categorical = categorical_columns(baseline, columns)

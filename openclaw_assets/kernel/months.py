@@ -86,3 +86,16 @@ def month_bounds(key: str) -> tuple[datetime, datetime]:
     start = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
     end = datetime(next_year, next_month, 1, tzinfo=zone).astimezone(UTC)
     return start, end
+
+
+def month_keys(frame):
+    """Each row's month (``YYYY-MM``) from its ``event_timestamp`` in New York, as the pipeline keys months:
+    years never mix. ``frame`` is a pandas DataFrame; the result a Series beside it."""
+    import pandas as pd
+
+    times = pd.to_datetime(frame["event_timestamp"])
+    if times.dt.tz is None:
+        times = times.dt.tz_localize("UTC")
+    local = times.dt.tz_convert(LOCAL_TZ)
+    number = local.dt.year * 100 + local.dt.month
+    return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})

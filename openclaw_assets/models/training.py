@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openclaw_assets.features.repo import VIEWS
-from openclaw_assets.kernel.months import LOCAL_TZ
+from openclaw_assets.kernel.months import LOCAL_TZ, month_keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -298,18 +298,6 @@ def slice_metrics(data: pd.DataFrame, scores, min_rows: int) -> pd.DataFrame:
 
 
 SLICE_COLUMNS = ["slice", "rows", "auc", "auc_se", "calibration_error"]
-
-
-def month_keys(frame: pd.DataFrame) -> pd.Series:
-    """Each flight's month (``YYYY-MM``), from its event time in New York: years never mix."""
-    import pandas as pd
-
-    times = pd.to_datetime(frame["event_timestamp"])
-    if times.dt.tz is None:
-        times = times.dt.tz_localize("UTC")
-    local = times.dt.tz_convert(LOCAL_TZ)
-    number = local.dt.year * 100 + local.dt.month
-    return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})
 
 
 def day_keys(frame: pd.DataFrame) -> pd.Series:

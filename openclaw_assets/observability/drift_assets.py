@@ -33,7 +33,7 @@ import dagster as dg
 from pydantic import Field
 
 from openclaw_assets.kernel.automation import ON_NEW_DATA, ON_SCHEDULE
-from openclaw_assets.kernel.months import LOCAL_TZ, format_range
+from openclaw_assets.kernel.months import format_range, month_keys
 from openclaw_assets.kernel.outcomes import Outcome
 from openclaw_assets.kernel.partitions import MONTHS, SINGLE_RUN, partition_months
 from openclaw_assets.kernel.warehouse import Warehouse
@@ -175,18 +175,6 @@ def categorical_columns(frame: "pd.DataFrame", columns: Sequence[str]) -> set[st
     import pandas as pd
 
     return {c for c in columns if c in frame.columns and not pd.api.types.is_numeric_dtype(frame[c].dtype)}
-
-
-def local_months(frame: "pd.DataFrame") -> "pd.Series":
-    """Each row's New York month (``YYYY-MM``) from its ``event_timestamp``, as the pipeline keys months."""
-    import pandas as pd
-
-    times = pd.to_datetime(frame["event_timestamp"])
-    if times.dt.tz is None:
-        times = times.dt.tz_localize("UTC")
-    local = times.dt.tz_convert(LOCAL_TZ)
-    number = local.dt.year * 100 + local.dt.month
-    return number.map({n: f"{n // 100:04d}-{n % 100:02d}" for n in number.unique()})
 
 
 # --- what the model was trained on ----------------------------------------------------------------
@@ -419,7 +407,7 @@ def build_assets(families: Mapping[str, Sequence[str]]) -> list[dg.AssetsDefinit
 
         check_families(config, list(families))
         frame = warehouse.read(*TRAINING_SET, columns=["event_timestamp", *columns], why="the model inputs")
-        months = local_months(frame)
+        months = month_keys(frame)
         baselines = Baselines(warehouse, frame, months, columns)
         gates: dict[str | None, dict[str, Outcome]] = {}
         for month in context.partition_keys:
@@ -494,7 +482,7 @@ def build_assets(families: Mapping[str, Sequence[str]]) -> list[dg.AssetsDefinit
         serving = Counter(str(line.get("model_version")) for line in lines).most_common(1)[0][0]
         version, baseline = baseline_for(context.instance, config, serving)
         frame = warehouse.read(*TRAINING_SET, columns=["event_timestamp", *columns], why="the training baseline")
-        baselines = Baselines(warehouse, frame, local_months(frame), columns)
+        baselines = Baselines(warehouse, frame, month_keys(frame), columns)
         profiles, baseline_rows = baselines.features(baseline)
         current = pd.DataFrame.from_records([line["inputs"] for line in lines], columns=columns)
         scores = drift.compare_frame(profiles, current, config.chance_level)
