@@ -42,6 +42,17 @@ def _figures(metadata: dict[str, Any]) -> list[str]:
     return shown
 
 
+def _shown(assets: dict[str, tuple[int, dict[str, Any], list[int]]]) -> dict[str, tuple[int, list[str]]]:
+    """Each asset's figures: a range's, recorded alike in every partition, once; rows of months that each
+    report their own (per-month assets run over a range) summed."""
+    out = {}
+    for asset, (count, metadata, rows) in assets.items():
+        if len(set(rows)) > 1:
+            metadata = {**metadata, "dagster/row_count": sum(rows)}
+        out[asset] = (count, _figures(metadata))
+    return out
+
+
 def blocked_pool(event: Any) -> str | None:
     """The pool a step-blocked event names (Dagster's engine event for a step waiting on a pool's slot)."""
     data = event.dagster_event.event_specific_data if event.dagster_event else None
@@ -61,7 +72,7 @@ class StageLines:
     started: dict[str, float] = field(default_factory=dict)
     blocked: dict[str, tuple[str, float]] = field(default_factory=dict)
     waited: dict[str, str] = field(default_factory=dict)
-    assets: dict[str, dict[str, tuple[int, list[str]]]] = field(default_factory=dict)
+    assets: dict[str, dict[str, tuple[int, dict[str, Any], list[int]]]] = field(default_factory=dict)
 
     def line(self, event: Any) -> str | None:
         kind = event.dagster_event_type.value if event.dagster_event_type else None
@@ -81,15 +92,17 @@ class StageLines:
             # a range of months in one run records the same figures once per partition: show them once
             materialization = event.dagster_event.event_specific_data.materialization
             asset = materialization.asset_key.to_user_string()
+            metadata = dict(materialization.metadata)
             seen = self.assets.setdefault(step, {})
-            count, shown = seen.get(asset, (0, _figures(dict(materialization.metadata))))
-            seen[asset] = (count + 1, shown)
+            count, first, rows = seen.get(asset, (0, metadata, []))
+            row_count = getattr(metadata.get("dagster/row_count"), "value", metadata.get("dagster/row_count"))
+            seen[asset] = (count + 1, first, [*rows, row_count] if isinstance(row_count, int) else rows)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
             seconds = event.timestamp - self.started.get(step, event.timestamp)
             mark = {"STEP_SUCCESS": "done", "STEP_FAILURE": "FAILED", "STEP_SKIPPED": "skipped"}[kind]
             parts = [
                 asset + (f" {', '.join(shown)}" if shown else "") + (f" ({count} months)" if count > 1 else "")
-                for asset, (count, shown) in self.assets.pop(step, {}).items()
+                for asset, (count, shown) in _shown(self.assets.pop(step, {})).items()
             ]
             detail = "; ".join(parts[:3]) + (f"; +{len(parts) - 3} more" if len(parts) > 3 else "")
             if step in self.waited:
