@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from openclaw_assets.kernel.atomic import json_objects
+
 PROMOTE = "promote"
 AB = "ab"
 ROLLBACK = "rollback"
@@ -51,25 +53,13 @@ def history_path(home: Path) -> Path:
     return deployment_dir(home) / "history.jsonl"
 
 
-def _parse(lines: list[bytes]) -> list[dict[str, Any]]:
-    entries = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
-
-
 def read_history(home: Path) -> list[dict[str, Any]]:
     """Every change, oldest first."""
     try:
         data = history_path(home).read_bytes()
     except FileNotFoundError:
         return []
-    return _parse(data.split(b"\n"))
+    return json_objects(data.split(b"\n"))
 
 
 def last_change(home: Path) -> dict[str, Any] | None:
@@ -84,7 +74,7 @@ def last_change(home: Path) -> dict[str, Any] | None:
     lines = tail.split(b"\n")
     if size > _TAIL_BYTES:
         lines = lines[1:]  # the first may be the end of a longer line
-    entries = _parse(lines)
+    entries = json_objects(lines)
     if entries:
         return entries[-1]
     history = read_history(home) if size > _TAIL_BYTES else []

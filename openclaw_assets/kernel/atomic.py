@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -144,3 +144,18 @@ def parquet_footer(path: Path) -> dict[str, str]:
 
     raw = pq.read_schema(path).metadata or {}
     return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"pandas")}
+
+
+def json_objects(lines: Iterable[str | bytes]) -> list[dict]:
+    """The JSON objects among ``lines`` of a JSON lines file; a torn line (a writer that died mid-write) is skipped."""
+    import json
+
+    out = []
+    for line in lines:
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(found, dict):
+            out.append(found)
+    return out

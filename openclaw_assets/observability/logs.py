@@ -162,16 +162,10 @@ def pipeline_handler(path: str | None = None, level: int | str = logging.INFO) -
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of a JSON lines log (a torn last line, from a process that died mid-write, is skipped)."""
-    out = []
+    from openclaw_assets.kernel.atomic import json_objects
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    for raw in text.splitlines():
-        try:
-            found = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(found, dict):
-            out.append(found)
-    return out
+    return json_objects(text.splitlines())
